@@ -1,0 +1,5 @@
+import sys
+
+from cairn.cli.server import main
+
+sys.exit(main())

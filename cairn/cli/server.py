@@ -1,0 +1,127 @@
+"""cairn-server: start a node, taking redis-server style arguments and config files.
+
+    cairn-server [config-file] [--directive value ...]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from cairn import REDIS_VERSION, __version__
+from cairn.config import BY_NAME, Config, ConfigError
+
+
+class StartupError(Exception):
+    pass
+
+
+def _tokenize_line(line: str) -> list[str]:
+    from cairn.protocol import split_args
+
+    args = split_args(line.encode("utf-8", "surrogateescape"))
+    if args is None:
+        raise ValueError("unbalanced quotes in configuration line")
+    return [a.decode("utf-8", "surrogateescape") for a in args]
+
+
+def apply_directive(config: Config, name: str, values: list[str], where: str) -> None:
+    param = BY_NAME.get(name.lower())
+    if param is None:
+        raise StartupError(f"{where}: Bad directive or wrong number of arguments: '{name}'")
+    if not values:
+        raise StartupError(f"{where}: wrong number of arguments for '{name}'")
+    text = " ".join(values) if param.kind == "string" else values[0]
+    if param.kind != "string" and len(values) != 1:
+        raise StartupError(f"{where}: wrong number of arguments for '{name}'")
+    try:
+        config.set_text(name, text)
+    except ConfigError as exc:
+        raise StartupError(f"{where}: '{name} {text}': {exc}") from None
+
+
+def load_file(config: Config, path: str) -> None:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            lines = handle.readlines()
+    except OSError as exc:
+        raise StartupError(f"Fatal error, can't open config file '{path}': {exc.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        where = f"{path}:{number}"
+        try:
+            tokens = _tokenize_line(stripped)
+        except ValueError as exc:
+            raise StartupError(f"{where}: {exc}") from None
+        if tokens[0].lower() == "include":
+            for included in tokens[1:]:
+                load_file(config, included)
+            continue
+        apply_directive(config, tokens[0], tokens[1:], where)
+
+
+def parse_args(argv: list[str]) -> Config:
+    config = Config()
+    args = list(argv)
+    if args and not args[0].startswith("--"):
+        load_file(config, args.pop(0))
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise StartupError(f"Invalid argument '{arg}': expected --directive value")
+        name = arg[2:]
+        values: list[str] = []
+        i += 1
+        while i < len(args) and not args[i].startswith("--"):
+            values.append(args[i])
+            i += 1
+        apply_directive(config, name, values, "command line")
+    return config
+
+
+def build_server(config: Config):  # type: ignore[no-untyped-def]
+    """Create the Server with the log the configuration asks for."""
+    import cairn.commands  # noqa: F401  (registers every command)
+    from cairn.commands.context import Server
+
+    return Server(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-v", "--version"):
+        print(f"Cairn server v={__version__} redis_version={REDIS_VERSION}")
+        return 0
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    try:
+        config = parse_args(argv)
+    except StartupError as exc:
+        print(f"*** FATAL CONFIG ERROR *** {exc}", file=sys.stderr)
+        return 1
+    level = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO,
+             "warning": logging.WARNING, "nothing": logging.CRITICAL}[config["loglevel"]]
+    logging.basicConfig(
+        level=level,
+        format="%(process)d:M %(asctime)s %(levelname).1s %(message)s",
+        filename=config["logfile"] or None,
+    )
+    os.makedirs(config["dir"], exist_ok=True)
+    from cairn.net.listener import run
+
+    try:
+        server = build_server(config)
+    except StartupError as exc:
+        print(f"*** FATAL *** {exc}", file=sys.stderr)
+        return 1
+    run(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

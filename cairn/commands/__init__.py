@@ -1,0 +1,22 @@
+"""Command families. Importing this package registers every command."""
+
+from importlib import import_module
+
+# One module per family; each registers its commands in REGISTRY when imported.
+FAMILIES = (
+    "connection",
+    "strings",
+    "keys",
+    "server",
+    "client",
+    "config",
+    "transactions",
+    "introspection",
+)
+
+for _family in FAMILIES:
+    try:
+        import_module(f"cairn.commands.{_family}")
+    except ModuleNotFoundError as exc:  # a family not written yet
+        if exc.name != f"cairn.commands.{_family}":
+            raise

@@ -1,0 +1,177 @@
+"""One linear chain of checks per command, in Redis' order, then call().
+
+``execute`` is the seam the network layer uses: argv in, (reply, barrier LSN)
+out. The barrier is the log sequence number the reply must wait for: the record
+holding this command's effects, or 0 when the reply may leave at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cairn.commands import errors
+from cairn.commands.context import Client, Server
+from cairn.commands.registry import VERBATIM, Command
+from cairn.protocol import QUEUED, ErrorReply
+
+# Commands that run at once inside MULTI instead of being queued.
+_MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
+
+
+class _Postpone:
+    """execute() could not run the command now (CLIENT PAUSE, blocking): retry later."""
+
+    __slots__ = ()
+
+
+POSTPONE: Any = _Postpone()
+
+
+def resolve(server: Server, argv: list[bytes]) -> Command:
+    """Find the command (or subcommand) for argv, or raise its exact error."""
+    name = argv[0].lower()
+    cmd = server.registry.commands.get(name)
+    if cmd is None:
+        raise errors.unknown_command(argv)
+    if cmd.subcommands and len(argv) >= 2:
+        sub = cmd.subcommands.get(argv[1].lower())
+        if sub is None:
+            raise errors.unknown_subcommand(cmd.name, argv[1])
+        cmd = sub
+    arity = cmd.arity
+    argc = len(argv)
+    if (arity > 0 and argc != arity) or argc < -arity:
+        raise errors.wrong_arity(cmd.name)
+    return cmd
+
+
+def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int]:
+    """Run one request from a client; returns (reply, barrier LSN)."""
+    client.last_interaction = time.monotonic()
+    try:
+        cmd = resolve(server, argv)
+    except ErrorReply as exc:
+        if client.in_multi:
+            client.dirty_exec = True
+        server.count_error(exc.message)
+        return exc, 0
+
+    reject = _check(server, client, cmd)
+    if reject is not None:
+        if reject is POSTPONE:
+            return POSTPONE, 0
+        cmd.rejected_calls += 1
+        if client.in_multi:
+            client.dirty_exec = True
+        server.count_error(reject.message)
+        return reject, 0
+
+    if client.in_multi and cmd.name.split("|", 1)[0].encode() not in _MULTI_IMMEDIATE:
+        client.multi_queue.append((cmd, argv))
+        return QUEUED, 0
+
+    keyspace = server.keyspace
+    keyspace.refresh_time()
+    reply = call(server, client, cmd, argv)
+    if keyspace.effects:
+        return reply, server.log.append(keyspace.take_effects())
+    return reply, 0
+
+
+def _check(server: Server, client: Client, cmd: Command) -> Any:
+    """The rejections between arity and execution; None when the command may run."""
+    flags = cmd.flags
+    if not client.authenticated and "no_auth" not in flags:
+        return ErrorReply(errors.NOAUTH)
+    if client.in_multi and "no_multi" in flags:
+        return ErrorReply("ERR Command not allowed inside a transaction")
+    if server.paused_until and not client.in_multi:
+        if time.monotonic() < server.paused_until:
+            if not server.pause_writes_only or cmd.is_write or "may_replicate" in flags:
+                return POSTPONE
+        else:
+            server.paused_until = 0.0
+    return None
+
+
+def call(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any:
+    """Execute a resolved command: handler, verbatim effects, statistics, slowlog."""
+    keyspace = server.keyspace
+    dirty_before = keyspace.dirty
+    start = time.perf_counter()
+    try:
+        reply = cmd.handler(client, argv)  # type: ignore[misc]
+    except ErrorReply as exc:
+        reply = exc
+        cmd.failed_calls += 1
+        server.count_error(exc.message)
+    elapsed_us = int((time.perf_counter() - start) * 1_000_000)
+    changed = keyspace.dirty - dirty_before
+    if changed:
+        server.dirty += changed
+        if cmd.effects == VERBATIM:
+            client.db.propagate(argv)
+    cmd.calls += 1
+    cmd.usec += elapsed_us
+    client.commands_processed += 1
+    client.last_command = cmd.name
+    server.stat_commands += 1
+    threshold = server.config["slowlog-log-slower-than"]
+    if threshold >= 0 and elapsed_us >= threshold and "skip_slowlog" not in cmd.flags:
+        _slowlog_add(server, client, argv, elapsed_us)
+    if server.monitors and "skip_monitor" not in cmd.flags and "admin" not in cmd.flags:
+        _feed_monitors(server, client, argv)
+    return reply
+
+
+def _slowlog_add(server: Server, client: Client, argv: list[bytes], elapsed_us: int) -> None:
+    max_len = server.config["slowlog-max-len"]
+    if max_len <= 0:
+        return
+    shown: list[bytes] = []
+    for i, arg in enumerate(argv):
+        if i == 31 and len(argv) > 32:
+            shown.append(b"... (%d more arguments)" % (len(argv) - 31))
+            break
+        if len(arg) > 128:
+            arg = arg[:128] + b"... (%d more bytes)" % (len(arg) - 128)
+        shown.append(arg)
+    entry = (server.slowlog_next_id, int(time.time()), elapsed_us, shown, client.addr, client.name)
+    server.slowlog_next_id += 1
+    server.slowlog.appendleft(entry)
+    while len(server.slowlog) > max_len:
+        server.slowlog.pop()
+
+
+def _feed_monitors(server: Server, client: Client, argv: list[bytes]) -> None:
+    now = time.time()
+    parts = []
+    for arg in argv:
+        text = ""
+        for byte in arg:
+            ch = chr(byte)
+            if ch in '\\"':
+                text += "\\" + ch
+            elif ch == "\n":
+                text += "\\n"
+            elif ch == "\r":
+                text += "\\r"
+            elif ch == "\t":
+                text += "\\t"
+            elif ch == "\a":
+                text += "\\a"
+            elif ch == "\b":
+                text += "\\b"
+            elif 32 <= byte < 127:
+                text += ch
+            else:
+                text += "\\x%02x" % byte
+        parts.append('"' + text + '"')
+    line = f"{now:.6f} [{client.db.id} {client.addr}] " + " ".join(parts)
+    from cairn.protocol import Status
+
+    message = Status(line)
+    for monitor in list(server.monitors):
+        if monitor is not client:
+            monitor.push(message)

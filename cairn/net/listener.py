@@ -1,0 +1,145 @@
+"""The node: listeners, the server cron, commit notifications and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from cairn.commands.context import Server
+
+if TYPE_CHECKING:
+    from cairn.net.connection import Connection
+
+log = logging.getLogger("cairn")
+
+
+class Node:
+    """Runs one Server on an event loop."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.connections: set[Connection] = set()
+        # Connections holding replies until the log commits their barrier.
+        self.tracker_pending: set[Connection] = set()
+        self.listeners: list[asyncio.AbstractServer] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
+        server.log.subscribe(self._on_commit)
+        server.shutdown_requested = self.request_shutdown
+
+    def _on_commit(self, committed: int) -> None:
+        """Called by the log (on any thread) when its committed LSN advances."""
+        loop = self.loop
+        if loop is None:
+            return
+        loop.call_soon_threadsafe(self._release, committed)
+
+    def _release(self, committed: int) -> None:
+        for conn in list(self.tracker_pending):
+            conn.release(committed)
+
+    async def start(self, host: str | None = None, port: int | None = None) -> list[tuple[str, int]]:
+        from cairn.net.connection import Connection
+
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        config = self.server.config
+        port = config["port"] if port is None else port
+        hosts = [h.lstrip("-") for h in (host or config["bind"]).split()]
+        bound: list[tuple[str, int]] = []
+        for h in hosts:
+            try:
+                srv = await self.loop.create_server(
+                    lambda: Connection(self),
+                    h,
+                    port,
+                    backlog=config["tcp-backlog"],
+                    reuse_address=True,
+                )
+            except OSError as exc:
+                # Like Redis, an optional ("-" prefixed) or IPv6 address that
+                # cannot be bound is skipped when another address works.
+                if len(hosts) > 1 and (":" in h):
+                    log.warning("could not bind %s:%s: %s", h, port, exc)
+                    continue
+                raise
+            self.listeners.append(srv)
+            for sock in srv.sockets:
+                name = sock.getsockname()
+                bound.append((name[0], name[1]))
+                if port == 0:
+                    port = name[1]
+        self.server.port = port
+        self.loop.create_task(self._cron())
+        return bound
+
+    async def _cron(self) -> None:
+        server = self.server
+        while self.stopping is not None and not self.stopping.is_set():
+            hz = server.config["hz"]
+            await asyncio.sleep(1.0 / hz)
+            keyspace = server.keyspace
+            keyspace.lru_clock = int(time.time())
+            removed = keyspace.active_expire_cycle(budget_s=0.25 / hz)
+            if keyspace.effects:
+                # Active expiry's DELs are durable like any write.
+                server.log.append(keyspace.take_effects())
+            if removed:
+                log.debug("active expire removed %d keys", removed)
+            self._close_idle_clients()
+
+    def _close_idle_clients(self) -> None:
+        timeout = self.server.config["timeout"]
+        if not timeout:
+            return
+        now = time.monotonic()
+        for conn in list(self.connections):
+            client = conn.client
+            if client is None or client.is_monitor:
+                continue
+            if now - client.last_interaction > timeout and not conn.held:
+                conn.close()
+
+    def request_shutdown(self) -> None:
+        if self.stopping is not None:
+            self.stopping.set()
+
+    async def serve_forever(self) -> None:
+        assert self.loop is not None and self.stopping is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self.loop.add_signal_handler(sig, self.request_shutdown)
+            except (NotImplementedError, RuntimeError):
+                pass
+        await self.stopping.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        for srv in self.listeners:
+            srv.close()
+        for conn in list(self.connections):
+            conn.close()
+        for srv in self.listeners:
+            await srv.wait_closed()
+        self.server.log.close()
+
+
+def run(server: Server, host: str | None = None, port: int | None = None) -> None:
+    """Run a node until SIGTERM, SIGINT or SHUTDOWN."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def main() -> None:
+        node = Node(server)
+        bound = await node.start(host, port)
+        log.info("Ready to accept connections on %s", ", ".join(f"{h}:{p}" for h, p in bound))
+        await node.serve_forever()
+
+    asyncio.run(main())
