@@ -8,9 +8,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
+from typing import TYPE_CHECKING, Any
 
 from cairn import REDIS_VERSION, __version__
 from cairn.config import BY_NAME, Config, ConfigError
+
+if TYPE_CHECKING:
+    from cairn.commands.context import Server
+
+log = logging.getLogger("cairn")
 
 
 class StartupError(Exception):
@@ -67,7 +74,9 @@ def parse_args(argv: list[str]) -> Config:
     config = Config()
     args = list(argv)
     if args and not args[0].startswith("--"):
-        load_file(config, args.pop(0))
+        path = args.pop(0)
+        load_file(config, path)
+        config.path = os.path.abspath(path)  # for CONFIG REWRITE
     i = 0
     while i < len(args):
         arg = args[i]
@@ -83,12 +92,76 @@ def parse_args(argv: list[str]) -> Config:
     return config
 
 
-def build_server(config: Config):  # type: ignore[no-untyped-def]
-    """Create the Server with the log the configuration asks for."""
+def build_server(config: Config) -> Server:
+    """Create the Server with the log the configuration asks for, and recover.
+
+    ``durability local``: open the log in ``<dir>/log`` (cutting a torn tail,
+    refusing mid-log corruption), replay every record through the one apply
+    path, then serve with replies held until their record is fsynced.
+    """
     import cairn.commands  # noqa: F401  (registers every command)
     from cairn.commands.context import Server
+    from cairn.commands.replay import Replayer
 
-    return Server(config)
+    server = Server(config)
+    if config["durability"] == "none":
+        log.warning("durability is none: writes are NOT persisted (cache mode)")
+        return server
+    from cairn.durability.local import LocalLog
+    from cairn.durability.log import LogCorrupt, LogUnavailable
+
+    hooks = _test_hooks()
+    local = LocalLog(
+        os.path.join(config["dir"], "log"), segment_size=config["log-segment-size"], **hooks
+    )
+    started = time.perf_counter()
+    try:
+        records = local.open()
+        replayer = Replayer(server)
+        for lsn, effects in records:
+            replayer.apply_record(lsn, effects)
+    except LogCorrupt as exc:
+        raise StartupError(
+            f"the transaction log is corrupt: {exc}. Nothing was skipped. "
+            "Inspect it with 'cairn check-log <dir>' (add --truncate to cut the log "
+            "after the last good record)."
+        ) from None
+    except LogUnavailable as exc:
+        raise StartupError(f"cannot open the transaction log: {exc}") from None
+    elapsed = time.perf_counter() - started
+    log.info(
+        "DB loaded from the transaction log: %d records in %.3f seconds (%d keys)",
+        replayer.records,
+        elapsed,
+        sum(len(db) for db in server.keyspace.dbs),
+    )
+    server.log = local
+    server.recovery_seconds = elapsed
+    server.recovered_records = replayer.records
+    server.keyspace.track_pending = True
+    return server
+
+
+def _test_hooks() -> dict[str, Any]:
+    """Fault-injection hooks for the crash tests, off unless their variables are set.
+
+    CAIRN_TEST_VOLATILE_WRITES=1 keeps written log bytes in process memory until
+    their fdatasync, so a kill -9 loses every unsynced byte (as a power cut
+    would): if a reply ever left before its fsync, the crash tests see a lost
+    acknowledged write. CAIRN_TEST_FSYNC_DELAY (seconds) widens that window.
+    CAIRN_TEST_COMMIT_DELAY (seconds) delays the commit after each fsync.
+    """
+    hooks: dict[str, Any] = {}
+    if os.environ.get("CAIRN_TEST_VOLATILE_WRITES") == "1":
+        from cairn.durability.volatile import VolatileWrites
+
+        volatile = VolatileWrites(float(os.environ.get("CAIRN_TEST_FSYNC_DELAY", "0")))
+        hooks["write"] = volatile.write
+        hooks["fsync"] = volatile.fsync
+    delay = os.environ.get("CAIRN_TEST_COMMIT_DELAY")
+    if delay:
+        hooks["commit_delay"] = float(delay)
+    return hooks
 
 
 def main(argv: list[str] | None = None) -> int:

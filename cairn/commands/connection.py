@@ -16,6 +16,7 @@ G = "connection"
 
 
 @command("ping", -1, "fast", group=G, since="1.0.0", acl="connection",
+         tips="request_policy:all_shards response_policy:all_succeeded",
          summary="Returns the server's liveliness response.", complexity="O(1)")
 def ping(c: Client, argv: list[bytes]) -> Any:
     if len(argv) > 2:
@@ -23,7 +24,7 @@ def ping(c: Client, argv: list[bytes]) -> Any:
     return PONG if len(argv) == 1 else argv[1]
 
 
-@command("echo", 2, "fast", group=G, since="1.0.0", acl="connection",
+@command("echo", 2, "loading stale fast", group=G, since="1.0.0", acl="connection",
          summary="Returns the given string.", complexity="O(1)")
 def echo(c: Client, argv: list[bytes]) -> Any:
     return argv[1]
@@ -38,7 +39,7 @@ def quit_(c: Client, argv: list[bytes]) -> Any:
     return OK
 
 
-@command("select", 2, "loading stale fast", group=G, since="1.0.0", acl="keyspace",
+@command("select", 2, "loading stale fast", group=G, since="1.0.0", acl="connection",
          summary="Changes the selected database.", complexity="O(1)")
 def select(c: Client, argv: list[bytes]) -> Any:
     index = parse_db_index(argv[1], len(c.server.keyspace.dbs))

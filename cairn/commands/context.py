@@ -113,6 +113,8 @@ class Server:
         self.latency_events: dict[str, deque[tuple[int, int]]] = {}
         self.latency_max: dict[str, int] = {}
         self.dirty = 0  # changes since the last snapshot (rdb_changes_since_last_save)
+        self.recovery_seconds = 0.0
+        self.recovered_records = 0
         self.lastsave = int(time.time())
 
     # -- client registry -----------------------------------------------------

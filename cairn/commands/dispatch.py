@@ -13,6 +13,7 @@ from typing import Any
 from cairn.commands import errors
 from cairn.commands.context import Client, Server
 from cairn.commands.registry import VERBATIM, Command
+from cairn.durability.log import misconf_error
 from cairn.protocol import QUEUED, ErrorReply
 
 # Commands that run at once inside MULTI instead of being queued.
@@ -73,10 +74,16 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
 
     keyspace = server.keyspace
     keyspace.refresh_time()
+    keyspace.read_barrier = 0
     reply = call(server, client, cmd, argv)
     if keyspace.effects:
-        return reply, server.log.append(keyspace.take_effects())
-    return reply, 0
+        lsn = server.log.append(keyspace.take_effects())
+        keyspace.mark_pending(lsn)
+        return reply, lsn
+    if "readonly" in cmd.flags and not cmd.key_specs:
+        # KEYS, SCAN, DBSIZE, RANDOMKEY... read the whole keyspace.
+        return reply, server.log.last_lsn
+    return reply, keyspace.read_barrier
 
 
 def _check(server: Server, client: Client, cmd: Command) -> Any:
@@ -86,6 +93,9 @@ def _check(server: Server, client: Client, cmd: Command) -> Any:
         return ErrorReply(errors.NOAUTH)
     if client.in_multi and "no_multi" in flags:
         return ErrorReply("ERR Command not allowed inside a transaction")
+    failure = server.log.failure
+    if failure is not None and _may_write(client, cmd):
+        return ErrorReply(misconf_error(failure))
     if server.paused_until and not client.in_multi:
         if time.monotonic() < server.paused_until:
             if not server.pause_writes_only or cmd.is_write or "may_replicate" in flags:
@@ -93,6 +103,15 @@ def _check(server: Server, client: Client, cmd: Command) -> Any:
         else:
             server.paused_until = 0.0
     return None
+
+
+def _may_write(client: Client, cmd: Command) -> bool:
+    """Refused while the log is failed, as Redis refuses them on MISCONF."""
+    if cmd.is_write or cmd.name == "ping":
+        return True
+    if cmd.name == "exec":
+        return any(queued.is_write for queued, _ in client.multi_queue)
+    return False
 
 
 def call(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any:

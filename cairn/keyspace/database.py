@@ -8,9 +8,13 @@ the transaction log records.
 from __future__ import annotations
 
 import heapq
+from collections import deque
+import random
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from cairn.keyspace.scan import ScanIndex
 
 Argv = list[bytes]
 Effect = tuple[int, Argv]
@@ -18,6 +22,14 @@ Effect = tuple[int, Argv]
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+LFU_INIT_VAL = 5
+
+
+def lfu_minutes() -> int:
+    """Redis' LFU clock: minutes, on 16 bits."""
+    return (int(time.time()) // 60) & 0xFFFF
 
 
 def type_name(value: Any) -> str:
@@ -43,9 +55,21 @@ class Keyspace:
         self.replaying = False
         self.active_expire_enabled = True
         self.lru_clock = int(time.time())
+        # Under an LFU maxmemory-policy, Database.atime holds Redis' LFU word
+        # ((minutes << 8) | log counter) instead of the LRU clock. Kept in step
+        # with the config by cairn.commands.keys.sync_policy.
+        self.lfu_policy = False
+        self.lfu_log_factor = 10
+        self.lfu_decay_time = 1
         self.stat_expired_keys = 0
         # Counts changes made by commands (Redis' server.dirty); expiry does not count.
         self.dirty = 0
+        # Durable reads: keys changed by records not yet durable, per database
+        # (Database.pending), so a read of such a key waits for that record.
+        self.track_pending = False  # on when the log is really durable
+        self.modified: list[tuple[Database, bytes | None]] = []
+        self.read_barrier = 0  # highest pending LSN the current command read
+        self._pending_queue: deque[tuple[int, Database, bytes | None]] = deque()
         self.stat_hits = 0
         self.stat_misses = 0
         # Called with (db, key) whenever a key changes; set by keyspace users
@@ -55,6 +79,31 @@ class Keyspace:
     def refresh_time(self) -> None:
         if not self.frozen_time:
             self.time_ms = now_ms()
+
+    def mark_pending(self, lsn: int) -> None:
+        """The keys changed by the command just logged wait for record ``lsn``."""
+        modified = self.modified
+        if not modified:
+            return
+        queue = self._pending_queue
+        for db, key in modified:
+            if key is None:
+                db.pending_all = lsn
+            else:
+                db.pending[key] = lsn
+            queue.append((lsn, db, key))
+        modified.clear()
+
+    def release_pending(self, committed: int) -> None:
+        """Forget pending marks up to the committed LSN (on the loop's thread)."""
+        queue = self._pending_queue
+        while queue and queue[0][0] <= committed:
+            lsn, db, key = queue.popleft()
+            if key is None:
+                if db.pending_all <= committed:
+                    db.pending_all = 0
+            elif db.pending.get(key) == lsn:
+                del db.pending[key]
 
     def take_effects(self) -> list[Effect]:
         effects = self.effects
@@ -70,7 +119,8 @@ class Keyspace:
         da, dbb = self.dbs[a], self.dbs[b]
         da.touch_all_watched(also=dbb)
         dbb.touch_all_watched(also=da)
-        for attr in ("data", "expires", "atime", "_expire_heap"):
+        for attr in ("data", "expires", "atime", "_expire_heap", "_expire_slots",
+                     "_expire_entries", "scan_index"):
             va, vb = getattr(da, attr), getattr(dbb, attr)
             setattr(da, attr, vb)
             setattr(dbb, attr, va)
@@ -89,21 +139,47 @@ class Keyspace:
 
 
 class Database:
-    __slots__ = ("keyspace", "id", "data", "expires", "atime", "watched", "_expire_heap")
+    __slots__ = (
+        "_expire_entries",
+        "_expire_heap",
+        "_expire_slots",
+        "atime",
+        "data",
+        "expires",
+        "id",
+        "keyspace",
+        "pending",
+        "pending_all",
+        "scan_index",
+        "watched",
+    )
 
     def __init__(self, keyspace: Keyspace, index: int) -> None:
         self.keyspace = keyspace
+        # Keys changed by records that are not durable yet -> the record's LSN;
+        # pending_all: a FLUSHDB/SWAPDB not durable yet (every key waits for it).
+        self.pending: dict[bytes, int] = {}
+        self.pending_all = 0
         self.id = index
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
         # Last access (the keyspace's LRU clock, in seconds) for OBJECT IDLETIME.
         self.atime: dict[bytes, int] = {}
         self.watched: dict[bytes, list[Any]] = {}
-        self._expire_heap: list[tuple[int, bytes]] = []
+        # Active expiry: a heap of distinct expiry times, and the keys given each
+        # time (keys set in the same millisecond share one heap entry). Entries
+        # go stale when a TTL changes; they are checked against ``expires``.
+        self._expire_heap: list[int] = []
+        self._expire_slots: dict[int, list[bytes]] = {}
+        self._expire_entries = 0
+        # Built by the first SCAN / RANDOMKEY, then maintained by set() and delete().
+        self.scan_index: ScanIndex | None = None
 
     # -- reading -----------------------------------------------------------
     def lookup(self, key: bytes, touch: bool = True) -> Any:
         """The live value of a key, or None. Expired keys are deleted here."""
+        if self.pending or self.pending_all:
+            self._read_pending(key)
         value = self.data.get(key)
         if value is None:
             return None
@@ -113,7 +189,11 @@ class Database:
             if when is not None and when <= self.keyspace.time_ms and self._expire_lazily(key):
                 return None
         if touch:
-            self.atime[key] = self.keyspace.lru_clock
+            ks = self.keyspace
+            if ks.lfu_policy:
+                self.lfu_access(key)
+            else:
+                self.atime[key] = ks.lru_clock
         return value
 
     def lookup_read(self, key: bytes) -> Any:
@@ -135,13 +215,86 @@ class Database:
     def __len__(self) -> int:
         return len(self.data)
 
+    def live_count(self) -> int:
+        """Number of keys, not counting keys whose time is up but that are not deleted yet."""
+        n = len(self.data)
+        if not self.expires:
+            return n
+        now = self.keyspace.time_ms
+        heap = self._expire_heap
+        if not heap or heap[0] > now:
+            return n
+        # Walk the part of the heap that is due; stale entries (TTL changed or
+        # key gone) do not match the expires dict and are not counted.
+        expires = self.expires
+        slots = self._expire_slots
+        due = 0
+        stack = [0]
+        size = len(heap)
+        while stack:
+            i = stack.pop()
+            when = heap[i]
+            if when > now:
+                continue
+            for key in slots[when]:
+                if expires.get(key) == when:
+                    due += 1
+            child = 2 * i + 1
+            if child < size:
+                stack.append(child)
+                if child + 1 < size:
+                    stack.append(child + 1)
+        return n - due
+
+    def get_scan_index(self) -> ScanIndex:
+        """The SCAN index, built on first use (and rebuilt if writes bypassed set/delete)."""
+        index = self.scan_index
+        if index is None or len(index) != len(self.data):
+            index = self.scan_index = ScanIndex(self.data, len(self.data))
+        return index
+
+    def lfu_access(self, key: bytes) -> None:
+        """Redis' LFU update on access: decay by elapsed minutes, then a log increment."""
+        ks = self.keyspace
+        counter = self.lfu_counter(key)
+        if counter < 255:
+            base = counter - LFU_INIT_VAL
+            if base <= 0 or random.random() < 1.0 / (base * ks.lfu_log_factor + 1):
+                counter += 1
+        self.atime[key] = (lfu_minutes() << 8) | counter
+
+    def lfu_counter(self, key: bytes) -> int:
+        """The LFU counter of a key after decay (OBJECT FREQ)."""
+        word = self.atime.get(key)
+        if word is None:
+            return LFU_INIT_VAL
+        counter = word & 255
+        decay = self.keyspace.lfu_decay_time
+        if decay:
+            now = lfu_minutes()
+            then = (word >> 8) & 0xFFFF
+            elapsed = now - then if now >= then else 65535 - then + now
+            periods = elapsed // decay
+            if periods:
+                counter = max(0, counter - periods)
+        return counter
+
     def keys(self) -> Iterator[bytes]:
         return iter(self.data)
 
     # -- writing -----------------------------------------------------------
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        index = self.scan_index
+        if index is not None and key not in self.data:
+            index.add(key)
         self.data[key] = value
-        self.atime[key] = self.keyspace.lru_clock
+        ks = self.keyspace
+        if ks.lfu_policy:
+            # A new value starts with LFU_INIT_VAL; an overwrite keeps the old counter.
+            if key not in self.atime:
+                self.atime[key] = (lfu_minutes() << 8) | LFU_INIT_VAL
+        else:
+            self.atime[key] = ks.lru_clock
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
         self.signal_modified(key)
@@ -149,6 +302,8 @@ class Database:
     def delete(self, key: bytes) -> bool:
         if self.data.pop(key, None) is None:
             return False
+        if self.scan_index is not None:
+            self.scan_index.discard(key)
         self.atime.pop(key, None)
         if self.expires:
             self.expires.pop(key, None)
@@ -157,8 +312,14 @@ class Database:
 
     def set_expire(self, key: bytes, when_ms: int) -> None:
         self.expires[key] = when_ms
-        heapq.heappush(self._expire_heap, (when_ms, key))
-        if len(self._expire_heap) > 2 * len(self.expires) + 1024:
+        slot = self._expire_slots.get(when_ms)
+        if slot is None:
+            self._expire_slots[when_ms] = [key]
+            heapq.heappush(self._expire_heap, when_ms)
+        else:
+            slot.append(key)
+        self._expire_entries += 1
+        if self._expire_entries > 2 * len(self.expires) + 1024:
             self._rebuild_expire_heap()
 
     def persist(self, key: bytes) -> bool:
@@ -170,14 +331,27 @@ class Database:
         self.expires = {}
         self.atime = {}
         self._expire_heap = []
+        self._expire_slots = {}
+        self._expire_entries = 0
+        self.scan_index = None
 
     def propagate(self, argv: Argv) -> None:
         """Record the deterministic command that reproduces a change."""
         self.keyspace.effects.append((self.id, argv))
 
     # -- WATCH ---------------------------------------------------------------
+    def _read_pending(self, key: bytes) -> None:
+        """The reply of this command must wait for the record that changed ``key``."""
+        ks = self.keyspace
+        lsn = max(self.pending.get(key, 0), self.pending_all)
+        if lsn > ks.read_barrier:
+            ks.read_barrier = lsn
+
     def signal_modified(self, key: bytes) -> None:
-        self.keyspace.dirty += 1
+        ks = self.keyspace
+        ks.dirty += 1
+        if ks.track_pending:
+            ks.modified.append((self, key))
         if self.watched:
             clients = self.watched.get(key)
             if clients:
@@ -189,7 +363,10 @@ class Database:
 
     def touch_all_watched(self, also: Database | None = None) -> None:
         """Break the WATCH of every watched key that exists here (or in ``also``)."""
-        self.keyspace.dirty += 1
+        ks = self.keyspace
+        ks.dirty += 1
+        if ks.track_pending:
+            ks.modified.append((self, None))
         for key, clients in self.watched.items():
             if key in self.data or (also is not None and key in also.data):
                 for client in clients:
@@ -213,20 +390,66 @@ class Database:
         self.propagate([b"DEL", key])
 
     def expire_due(self, now: int, deadline: float) -> int:
+        """Delete keys whose time is up (active expiry), oldest first, until the deadline.
+
+        The same steps as _delete_expired, inlined: this loop may run for
+        hundreds of thousands of keys at a time.
+        """
         heap = self._expire_heap
+        slots = self._expire_slots
         expires = self.expires
+        data = self.data
+        atime = self.atime
+        ks = self.keyspace
+        effects = ks.effects
+        hook = ks.on_modified
+        index = self.scan_index
+        watched = self.watched
+        db_id = self.id
+        clock = time.perf_counter
         removed = 0
         checked = 0
-        while heap and heap[0][0] <= now:
-            when, key = heapq.heappop(heap)
-            if expires.get(key) == when:
-                self._delete_expired(key)
-                removed += 1
-            checked += 1
-            if checked % 64 == 0 and time.perf_counter() > deadline:
+        while heap and heap[0] <= now:
+            when = heap[0]
+            slot = slots[when]
+            while slot:
+                key = slot.pop()
+                checked += 1
+                if expires.get(key) == when:
+                    del expires[key]
+                    data.pop(key, None)
+                    atime.pop(key, None)
+                    if index is not None:
+                        index.discard(key)
+                    if watched:
+                        clients = watched.get(key)
+                        if clients:
+                            for client in clients:
+                                client.dirty_cas = True
+                    if hook is not None:
+                        hook(self, key)
+                    effects.append((db_id, [b"DEL", key]))
+                    removed += 1
+                if not checked & 63 and clock() > deadline:
+                    break
+            if not slot:
+                heapq.heappop(heap)
+                del slots[when]
+            if checked and clock() > deadline:
                 break
+        self._expire_entries -= checked
+        ks.stat_expired_keys += removed
         return removed
 
     def _rebuild_expire_heap(self) -> None:
-        self._expire_heap = [(when, key) for key, when in self.expires.items()]
+        slots: dict[int, list[bytes]] = {}
+        for key, when in self.expires.items():
+            slot = slots.get(when)
+            if slot is None:
+                slots[when] = [key]
+            else:
+                slot.append(key)
+        self._expire_slots = slots
+        self._expire_heap = list(slots)
         heapq.heapify(self._expire_heap)
+        self._expire_entries = len(self.expires)

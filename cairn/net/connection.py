@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.commands.context import Client, Server
 from cairn.commands.dispatch import POSTPONE, execute
 from cairn.protocol import (
+    OK,
     ErrorReply,
     ProtocolError,
     QueryBufferOverflow,
@@ -22,6 +23,7 @@ from cairn.protocol import (
     encode,
     encode_error,
 )
+from cairn.protocol.replies import SMALL_INTS
 
 if TYPE_CHECKING:
     from cairn.net.listener import Node
@@ -49,7 +51,7 @@ class Connection(asyncio.Protocol):
         server = self.server
         if len(server.clients) >= server.config["maxclients"]:
             server.stat_rejected_conn += 1
-            transport.write(_MAX_CLIENTS)
+            transport.write(_MAX_CLIENTS)  # type: ignore[attr-defined]
             transport.close()
             return
         sock = transport.get_extra_info("socket")
@@ -89,20 +91,26 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         client = self.client
-        if client is None or client.closing:
+        if client is None or client.closing or client.close_after_reply:
             return
         self.server.stat_net_input += len(data)
-        try:
-            commands, error = self.parser.feed(data)
-        except QueryBufferOverflow:
-            self.close()
-            return
-        if error is not None:
-            self.pending_error = error
-        if self.queue:
-            self.queue.extend(commands)
-            return  # a postponed command is first in line
-        self._run(commands)
+        parser = self.parser
+        while True:
+            try:
+                commands, error = parser.feed(data)
+            except QueryBufferOverflow:
+                self.close()
+                return
+            if error is not None:
+                self.pending_error = error
+            if self.queue:
+                self.queue.extend(commands)
+                return  # a postponed command is first in line
+            self._run(commands)
+            # An unauthenticated client's requests are parsed one at a time.
+            if not parser.more or self.queue or client.closing or client.close_after_reply:
+                return
+            data = b""
 
     def pause_writing(self) -> None:
         # The client does not read its replies: stop reading its requests.
@@ -120,7 +128,8 @@ class Connection(asyncio.Protocol):
         client = self.client
         assert client is not None
         server = self.server
-        committed = server.log.committed
+        log = server.log
+        committed = log.committed
         out: list[bytes] = []
         held = self.held
         i = 0
@@ -131,7 +140,6 @@ class Connection(asyncio.Protocol):
                 self._schedule_retry()
                 break
             i += 1
-            self.parser.authenticated = client.authenticated
             if client.reply_mode != "on":
                 if client.skip_next_reply:
                     client.skip_next_reply = False
@@ -140,8 +148,18 @@ class Connection(asyncio.Protocol):
                     if client.reply_mode == "skip":
                         client.reply_mode = "on"
                     continue
-            data = encode(reply, client.resp == 3)
-            if held or lsn > committed:
+            # The most common replies, encoded inline (the same in RESP2 and RESP3).
+            kind = type(reply)
+            if kind is bytes:
+                data = b"$%d\r\n%s\r\n" % (len(reply), reply)
+            elif reply is OK:
+                data = b"+OK\r\n"
+            elif kind is int and -1 <= reply <= 1023:
+                data = SMALL_INTS[reply + 1]
+            else:
+                data = encode(reply, client.resp == 3)
+            # ``committed`` is re-read only when a barrier seems ahead of it.
+            if held or (lsn > committed and lsn > (committed := log.committed)):
                 if held and lsn < held[-1][0]:
                     lsn = held[-1][0]
                 if out:
@@ -152,12 +170,18 @@ class Connection(asyncio.Protocol):
                 out.append(data)
             if client.close_after_reply or client.closing:
                 break
+        # Limits for what is parsed next (AUTH, HELLO AUTH, RESET change it).
+        self.parser.authenticated = client.authenticated
         if held:
             self.node.tracker_pending.add(self)
             self.release(server.log.committed, out)
         elif out:
             self._write(b"".join(out) if len(out) > 1 else out[0])
-        if self.pending_error is not None and not self.queue:
+        if client.close_after_reply:
+            # Like Redis, nothing after QUIT (or a killed client) is looked at,
+            # not even a protocol error further down the same read.
+            self.pending_error = None
+        elif self.pending_error is not None and not self.queue:
             message = "ERR Protocol error: " + str(self.pending_error)
             server.count_error(message)
             self.pending_error = None
@@ -173,6 +197,8 @@ class Connection(asyncio.Protocol):
         pending = list(self.queue)
         self.queue.clear()
         self._run(pending)
+        if self.parser.more and not self.queue:
+            self.data_received(b"")
 
     def _schedule_retry(self) -> None:
         if self.retry_handle is None:

@@ -38,6 +38,7 @@ class Node:
         loop.call_soon_threadsafe(self._release, committed)
 
     def _release(self, committed: int) -> None:
+        self.server.keyspace.release_pending(committed)
         for conn in list(self.tracker_pending):
             conn.release(committed)
 
@@ -86,7 +87,7 @@ class Node:
             removed = keyspace.active_expire_cycle(budget_s=0.25 / hz)
             if keyspace.effects:
                 # Active expiry's DELs are durable like any write.
-                server.log.append(keyspace.take_effects())
+                keyspace.mark_pending(server.log.append(keyspace.take_effects()))
             if removed:
                 log.debug("active expire removed %d keys", removed)
             self._close_idle_clients()

@@ -8,6 +8,8 @@ by the exact Python parser below, which mirrors redis-server's rules and errors.
 
 from __future__ import annotations
 
+import re
+
 import hiredis
 
 INLINE_MAX_SIZE = 64 * 1024
@@ -16,6 +18,15 @@ UNAUTH_MAX_MULTIBULK = 10
 UNAUTH_MAX_BULK = 16384
 
 Argv = list[bytes]
+
+# hiredis allocates a list of the declared size as soon as it reads "*N", and
+# freeing it walks every slot: "*2147483647" alone would stall the loop for
+# seconds. Chunks declaring a million elements or more take the Python path.
+_BIG_COUNT = re.compile(rb"\*[0-9]{7}")
+# Encoded sizes of a "*N\r\n" header and of a whole "$L\r\n<L bytes>\r\n" bulk.
+_TABLE = 4096
+_HEADER = [len(b"*%d\r\n" % n) for n in range(_TABLE)]
+_BULK = [n + len(b"$%d\r\n\r\n" % n) for n in range(_TABLE)]
 
 
 class ProtocolError(Exception):
@@ -126,13 +137,14 @@ class RequestParser:
     """
 
     __slots__ = (
-        "_buf",
-        "_reader",
         "_args",
+        "_buf",
         "_left",
-        "max_bulk_len",
-        "query_buffer_limit",
+        "_reader",
         "authenticated",
+        "max_bulk_len",
+        "more",
+        "query_buffer_limit",
     )
 
     def __init__(
@@ -147,6 +159,10 @@ class RequestParser:
         self.max_bulk_len = max_bulk_len
         self.query_buffer_limit = query_buffer_limit
         self.authenticated = True
+        # Set when an unauthenticated client's requests were left in the buffer:
+        # they are parsed one at a time, since AUTH lifts the limits for the
+        # ones after it. The caller feeds b"" after running the command.
+        self.more = False
 
     @property
     def buffered(self) -> int:
@@ -154,7 +170,16 @@ class RequestParser:
         return len(self._buf)
 
     def feed(self, data: bytes) -> tuple[list[Argv], ProtocolError | None]:
-        if not self._buf and not self._left and data[:1] == b"*" and self.authenticated:
+        # hiredis does not know proto-max-bulk-len: a chunk no longer than it
+        # cannot hold a complete bulk that breaks it.
+        if (
+            not self._buf
+            and not self._left
+            and data[:1] == b"*"
+            and self.authenticated
+            and len(data) <= self.max_bulk_len
+            and _BIG_COUNT.search(data) is None
+        ):
             fast = self._parse_hiredis(data)
             if fast is not None:
                 return fast, None
@@ -162,24 +187,41 @@ class RequestParser:
         return self._parse_python()
 
     def _parse_hiredis(self, data: bytes) -> list[Argv] | None:
+        """Whole commands of a chunk, or None when the chunk is not exactly a run
+        of canonical ``*N`` / ``$L`` commands (the Python parser then decides).
+
+        hiredis also accepts RESP3 types, simple strings and nesting, and tells
+        a command boundary from a half-read header no better than has_data():
+        walking the canonical encoding's offsets checks every type byte and
+        that the chunk ends on a boundary. Its numbers are as strict as Redis'.
+        """
         reader = self._reader
         reader.feed(data)
         out: list[Argv] = []
+        pos = 0
+        header, bulk = _HEADER, _BULK
         try:
             while True:
                 cmd = reader.gets()
                 if cmd is False:
                     break
-                if type(cmd) is not list:
+                # A '*' (or '$') where the canonical encoding puts it means hiredis
+                # read an array (or a bulk): a list (bytes), or None, which len()
+                # rejects with TypeError.
+                if data[pos] != 0x2A:
                     raise ValueError
+                n = len(cmd)
+                pos += header[n] if n < _TABLE else len(b"*%d\r\n" % n)
                 for arg in cmd:
-                    if type(arg) is not bytes:
+                    if data[pos] != 0x24:
                         raise ValueError
-                if cmd:
+                    size = len(arg)
+                    pos += bulk[size] if size < _TABLE else size + len(b"$%d\r\n\r\n" % size)
+                if n:
                     out.append(cmd)
-            if not reader.has_data():
+            if pos == len(data):
                 return out
-        except (ValueError, hiredis.ProtocolError):
+        except (ValueError, TypeError, IndexError, hiredis.ProtocolError):
             pass
         # Not a clean chunk: start over with the exact parser.
         self._reader = hiredis.Reader()
@@ -190,8 +232,12 @@ class RequestParser:
         pos = 0
         out: list[Argv] = []
         error: ProtocolError | None = None
+        self.more = False
         try:
             while pos < len(buf) or self._left:
+                if out and not self.authenticated:
+                    self.more = True
+                    break
                 if self._left:
                     pos = self._bulks(buf, pos)
                     if self._left:
@@ -222,6 +268,8 @@ class RequestParser:
 
     def _inline(self, buf: bytearray, pos: int) -> tuple[Argv | None, int]:
         end = buf.find(b"\n", pos)
+        if end >= 0 and buf.find(b"\0", pos, end) >= 0:
+            end = -1  # Redis looks for the newline with strchr(), which stops at a NUL
         if end < 0:
             if len(buf) - pos > INLINE_MAX_SIZE:
                 raise ProtocolError("too big inline request")
@@ -235,6 +283,8 @@ class RequestParser:
     def _multibulk_header(self, buf: bytearray, pos: int) -> int:
         """Parse ``*N``; returns the new position, or ``-pos - 1`` if incomplete."""
         end = buf.find(b"\r", pos)
+        if end >= 0 and buf.find(b"\0", pos, end) >= 0:
+            end = -1  # strchr() semantics, as in _inline
         if end < 0 or end + 1 >= len(buf):
             if len(buf) - pos > INLINE_MAX_SIZE:
                 raise ProtocolError("too big mbulk count string")
@@ -258,6 +308,8 @@ class RequestParser:
             if pos >= size:
                 return pos
             end = buf.find(b"\r", pos)
+            if end >= 0 and buf.find(b"\0", pos, end) >= 0:
+                end = -1  # strchr() semantics, as in _inline
             if end < 0 or end + 1 >= size:
                 if size - pos > INLINE_MAX_SIZE:
                     raise ProtocolError("too big bulk count string")

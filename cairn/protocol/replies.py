@@ -71,7 +71,8 @@ QUEUED = Status("QUEUED")
 PONG = Status("PONG")
 
 _CRLF = b"\r\n"
-_SMALL_INTS = [b":%d\r\n" % i for i in range(-1, 1025)]
+# Encoded integer replies -1 .. 1023: SMALL_INTS[value + 1].
+SMALL_INTS = [b":%d\r\n" % i for i in range(-1, 1024)]
 
 
 def format_double(value: float) -> bytes:
@@ -91,6 +92,11 @@ def encode_error(message: str) -> bytes:
 
 def encode(value: Any, resp3: bool = False) -> bytes:
     """Encode one reply value."""
+    t = type(value)
+    if t is bytes:
+        return b"$%d\r\n%s\r\n" % (len(value), value)
+    if value is OK:
+        return b"+OK\r\n"
     parts: list[bytes] = []
     _encode_into(value, resp3, parts)
     return b"".join(parts)
@@ -104,7 +110,7 @@ def _encode_into(value: Any, resp3: bool, out: list[bytes]) -> None:
         out.append(_CRLF)
     elif t is int:
         if -1 <= value <= 1023:
-            out.append(_SMALL_INTS[value + 1])
+            out.append(SMALL_INTS[value + 1])
         else:
             out.append(b":%d\r\n" % value)
     elif value is None:
