@@ -27,6 +27,8 @@ class Node:
         self.listeners: list[asyncio.AbstractServer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping: asyncio.Event | None = None
+        self._resume_running = False
+        self._last_resume_attempt = 0.0
         server.log.subscribe(self._on_commit)
         server.shutdown_requested = self.request_shutdown
 
@@ -84,13 +86,35 @@ class Node:
             await asyncio.sleep(1.0 / hz)
             keyspace = server.keyspace
             keyspace.lru_clock = int(time.time())
-            removed = keyspace.active_expire_cycle(budget_s=0.25 / hz)
+            removed = 0
+            if server.log.failure is None:  # its DELs could not be made durable
+                removed = keyspace.active_expire_cycle(budget_s=0.25 / hz)
             if keyspace.effects:
                 # Active expiry's DELs are durable like any write.
                 keyspace.mark_pending(server.log.append(keyspace.take_effects()))
             if removed:
                 log.debug("active expire removed %d keys", removed)
             self._close_idle_clients()
+            self._maybe_resume_log()
+
+    def _maybe_resume_log(self) -> None:
+        """After a write/fsync failure, re-check the log about once a second (off
+        the loop: it does disk I/O). Writes resume only when the check passes."""
+        server_log = self.server.log
+        if server_log.failure is None or self._resume_running or self.loop is None:
+            return
+        now = time.monotonic()
+        if now - self._last_resume_attempt < 1.0:
+            return
+        self._last_resume_attempt = now
+        self._resume_running = True
+
+        def done(future: asyncio.Future[bool]) -> None:
+            self._resume_running = False
+            if not future.cancelled() and future.exception() is None and future.result():
+                log.warning("transaction log healthy again: writes accepted")
+
+        self.loop.run_in_executor(None, server_log.try_resume).add_done_callback(done)
 
     def _close_idle_clients(self) -> None:
         timeout = self.server.config["timeout"]
