@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Pair, RawClient, ServerProcess, start_cairn, start_redis  # noqa: E402
+from harness import Pair, RawClient, ServerProcess, start_cairn, start_redis
 
 
 @pytest.fixture(scope="session")

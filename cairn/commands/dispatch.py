@@ -185,7 +185,7 @@ def _feed_monitors(server: Server, client: Client, argv: list[bytes]) -> None:
             elif 32 <= byte < 127:
                 text += ch
             else:
-                text += "\\x%02x" % byte
+                text += f"\\x{byte:02x}"
         parts.append('"' + text + '"')
     line = f"{now:.6f} [{client.db.id} {client.addr}] " + " ".join(parts)
     from cairn.protocol import Status
