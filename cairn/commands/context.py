@@ -115,6 +115,9 @@ class Server:
         self.dirty = 0  # changes since the last snapshot (rdb_changes_since_last_save)
         self.recovery_seconds = 0.0
         self.recovered_records = 0
+        from cairn.commands.keys import sync_policy
+
+        sync_policy(self)  # LFU settings mirrored into the keyspace, now and on CONFIG SET
         self.lastsave = int(time.time())
 
     # -- client registry -----------------------------------------------------

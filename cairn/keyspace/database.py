@@ -8,9 +8,9 @@ the transaction log records.
 from __future__ import annotations
 
 import heapq
-from collections import deque
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
