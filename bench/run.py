@@ -64,6 +64,17 @@ class Result:
     rps: float
     p50: float | None
     p99: float | None
+    cpu_us: float | None = None  # server CPU time (user + system) per request
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def free_port() -> int:
@@ -127,10 +138,15 @@ def start_cairn(mode: str, workdir: str) -> Server:
     return Server("cairn", argv, port, workdir)
 
 
-def run_benchmark(port: int, test: str, pipeline: int, requests: int, clients: int) -> Result:
-    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-q", "--csv",
+def run_benchmark(server: Server, test: str, pipeline: int, requests: int, clients: int) -> Result:
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-q", "--csv",
             "-c", str(clients), "-n", str(requests), "-t", test, "-P", str(pipeline)]
+    cpu_before = cpu_seconds(server.proc.pid)
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    cpu_after = cpu_seconds(server.proc.pid)
+    cpu_us = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu_us = (cpu_after - cpu_before) * 1e6 / requests
     if proc.returncode != 0:
         raise RuntimeError(f"redis-benchmark failed: {proc.stderr.strip() or proc.stdout.strip()}")
     wanted = CSV_NAMES.get(test, test.upper())
@@ -141,7 +157,7 @@ def run_benchmark(port: int, test: str, pipeline: int, requests: int, clients: i
             rps = float(row[1])
             p50 = float(row[4]) if len(row) > 6 else None
             p99 = float(row[6]) if len(row) > 6 else None
-            return Result(rps, p50, p99)
+            return Result(rps, p50, p99, cpu_us)
     raise RuntimeError(f"no {wanted!r} line in redis-benchmark output:\n{proc.stdout}\n{proc.stderr}")
 
 
@@ -193,6 +209,10 @@ def _fmt_ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _fmt_cpu(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", "-n", type=int, default=200_000)
@@ -234,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                             results[name] = "did not start"
                             continue
                         try:
-                            results[name] = run_benchmark(server.port, test, pipeline, requests, args.clients)
+                            results[name] = run_benchmark(server, test, pipeline, requests, args.clients)
                         except (RuntimeError, subprocess.TimeoutExpired) as exc:
                             results[name] = f"failed: {str(exc).splitlines()[0][:80]}"
                     r, c = results["redis"], results["cairn"]
@@ -251,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output != "-":
         with open(args.output, "w") as f:
             f.write(text)
-        print(f"wrote {os.path.relpath(args.output)}")
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -274,7 +294,9 @@ def render(rows: list[tuple[str, str, int, Result | str, Result | str]], info: d
                f"cairn {info['cairn']}, Python {info['python']}, hiredis {info['hiredis']}, uvloop {info['uvloop']}")
     out.append(f"- load: `redis-benchmark -q --csv -c {clients} -n {requests} -t <test> -P <pipeline>`, "
                "one test at a time, alternating which server goes first")
-    out.append("- latencies are redis-benchmark's p50 / p99 in milliseconds")
+    out.append("- latencies are redis-benchmark's p50 / p99 in milliseconds; CPU µs/op is the server "
+               "process' user + system CPU time during the run divided by the requests (an MSET is one "
+               "request): it depends far less than ops/s on what else the machine is doing")
     out.append("")
     for mode in dict.fromkeys(r[0] for r in rows):
         if mode == "none":
@@ -283,8 +305,8 @@ def render(rows: list[tuple[str, str, int, Result | str, Result | str]], info: d
             out.append(f"## durability {mode} (redis: `--appendonly yes --appendfsync always`)")
         out.append("")
         out.append("| test | pipeline | redis ops/s | cairn ops/s | ratio | target | redis p50 | cairn p50 "
-                   "| redis p99 | cairn p99 |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                   "| redis p99 | cairn p99 | redis CPU µs/op | cairn CPU µs/op |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for m, test, pipeline, r, c in rows:
             if m != mode:
                 continue
@@ -294,11 +316,12 @@ def render(rows: list[tuple[str, str, int, Result | str, Result | str]], info: d
                 ratio = c.rps / r.rps if r.rps else 0.0
                 met = "" if target is None else (" ✓" if ratio >= target else " ✗")
                 out.append(f"| {test} | {pipeline} | {r.rps:,.0f} | {c.rps:,.0f} | {ratio:.2f}{met} | {target_text} "
-                           f"| {_fmt_ms(r.p50)} | {_fmt_ms(c.p50)} | {_fmt_ms(r.p99)} | {_fmt_ms(c.p99)} |")
+                           f"| {_fmt_ms(r.p50)} | {_fmt_ms(c.p50)} | {_fmt_ms(r.p99)} | {_fmt_ms(c.p99)} "
+                           f"| {_fmt_cpu(r.cpu_us)} | {_fmt_cpu(c.cpu_us)} |")
             else:
                 rt = f"{r.rps:,.0f}" if isinstance(r, Result) else r
                 ct = f"{c.rps:,.0f}" if isinstance(c, Result) else c
-                out.append(f"| {test} | {pipeline} | {rt} | {ct} | - | {target_text} | | | | |")
+                out.append(f"| {test} | {pipeline} | {rt} | {ct} | - | {target_text} | | | | | | |")
         out.append("")
     return "\n".join(out)
 

@@ -12,6 +12,11 @@ FAMILIES = (
     "config",
     "transactions",
     "introspection",
+    "persistence",
+    "lists",
+    "hashes",
+    "sets",
+    "zsets",
 )
 
 for _family in FAMILIES:

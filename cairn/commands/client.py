@@ -18,7 +18,7 @@ from cairn.commands.connection import valid_client_name
 from cairn.commands.context import Client, Server
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import command, container
-from cairn.protocol import OK, Status, Verbatim
+from cairn.protocol import OK, ErrorReply, Status, Verbatim
 
 G = "connection"
 _FLAGS = "noscript loading stale sentinel"
@@ -452,3 +452,28 @@ def client_no_touch(c: Client, argv: list[bytes]) -> Any:
          complexity="O(1)")
 def client_getredir(c: Client, argv: list[bytes]) -> Any:
     return HOOKS.redirect(c)
+
+
+@command("client|unblock", -3, "admin noscript loading stale sentinel", group=G, since="5.0.0",
+         acl="connection", summary="Unblocks a client blocked by a blocking command from a "
+         "different connection.", complexity="O(log N) where N is the number of client connections")
+def client_unblock(c: Client, argv: list[bytes]) -> Any:
+    if len(argv) > 4:
+        raise CommandError(
+            "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP."
+        )
+    client_id = to_int(argv[2])
+    if client_id is None:
+        raise CommandError(errors.NOT_INTEGER)
+    error = False
+    if len(argv) == 4:
+        mode = argv[3].lower()
+        if mode == b"error":
+            error = True
+        elif mode != b"timeout":
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    target = c.server.clients.get(client_id)
+    if target is None:
+        return 0
+    reply = ErrorReply("UNBLOCKED client unblocked via CLIENT UNBLOCK") if error else None
+    return 1 if c.server.blocking.unblock(target, reply) else 0

@@ -56,6 +56,8 @@ class Client:
         self.closing = False
         # Set by the network layer.
         self.push: Callable[[Any], None] = lambda value: None
+        # A parked blocking command's reply, with the LSN it waits for.
+        self.unblocked: Callable[[Any, int], None] = lambda reply, lsn: None
         self.close: Callable[[], None] = lambda: None
         self.output_bytes: Callable[[], int] = lambda: 0
         self.query_bytes: Callable[[], int] = lambda: 0
@@ -113,6 +115,17 @@ class Server:
         self.latency_events: dict[str, deque[tuple[int, int]]] = {}
         self.latency_max: dict[str, int] = {}
         self.dirty = 0  # changes since the last snapshot (rdb_changes_since_last_save)
+        from cairn.commands.blocking import BlockingRegistry
+
+        self.blocking = BlockingRegistry(self)
+        # Set by the network layer: run a callback after a delay (timers of
+        # blocking commands); returns a handle with cancel().
+        self.call_later: Callable[[float, Callable[[], None]], Any] = _no_timer
+        # Thresholds read on every call, mirrored from the config.
+        self.slowlog_threshold = self.config["slowlog-log-slower-than"]
+        self.latency_threshold = self.config["latency-monitor-threshold"]
+        self.config.on_change("slowlog-log-slower-than", lambda v: setattr(self, "slowlog_threshold", v))
+        self.config.on_change("latency-monitor-threshold", lambda v: setattr(self, "latency_threshold", v))
         self.recovery_seconds = 0.0
         self.recovered_records = 0
         from cairn.commands.keys import sync_policy
@@ -127,6 +140,7 @@ class Server:
 
     def remove_client(self, client: Client) -> None:
         self.clients.pop(client.id, None)
+        self.blocking.remove(client)
         unwatch_all(client)
         if client.is_monitor and client in self.monitors:
             self.monitors.remove(client)
@@ -141,6 +155,16 @@ class Server:
         code = message.split(" ", 1)[0]
         self.error_stats[code] = self.error_stats.get(code, 0) + 1
         self.total_error_replies += 1
+
+
+class _NoTimer:
+    def cancel(self) -> None:
+        pass
+
+
+def _no_timer(delay: float, callback: Callable[[], None]) -> Any:
+    """Without an event loop (in-process tests) timers never fire."""
+    return _NoTimer()
 
 
 def unwatch_all(client: Client) -> None:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from cairn.commands import errors
+from cairn.commands.blocking import Block
 from cairn.commands.context import Client, Server
 from cairn.commands.registry import VERBATIM, Command
 from cairn.durability.log import misconf_error
@@ -27,6 +28,16 @@ class _Postpone:
 
 
 POSTPONE: Any = _Postpone()
+
+
+class _Blocked:
+    """execute() parked the client (a blocking command): its reply comes later
+    through ``client.unblocked(reply, lsn)``."""
+
+    __slots__ = ()
+
+
+BLOCKED: Any = _Blocked()
 
 
 def resolve(server: Server, argv: list[bytes]) -> Command:
@@ -70,15 +81,21 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
 
     if client.in_multi and cmd.name.split("|", 1)[0].encode() not in _MULTI_IMMEDIATE:
         client.multi_queue.append((cmd, argv))
+        client.last_command = cmd.name
         return QUEUED, 0
 
     keyspace = server.keyspace
     keyspace.refresh_time()
     keyspace.read_barrier = 0
     reply = call(server, client, cmd, argv)
+    if type(reply) is Block:
+        server.blocking.park(client, cmd, argv, reply)
+        return BLOCKED, 0
     if keyspace.effects:
         lsn = server.log.append(keyspace.take_effects())
         keyspace.mark_pending(lsn)
+        if server.blocking.ready:
+            server.blocking.serve_ready()
         return reply, lsn
     if "readonly" in cmd.flags and not cmd.key_specs:
         # KEYS, SCAN, DBSIZE, RANDOMKEY... read the whole keyspace.
@@ -136,9 +153,15 @@ def call(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any
     client.commands_processed += 1
     client.last_command = cmd.name
     server.stat_commands += 1
-    threshold = server.config["slowlog-log-slower-than"]
+    threshold = server.slowlog_threshold
     if threshold >= 0 and elapsed_us >= threshold and "skip_slowlog" not in cmd.flags:
         _slowlog_add(server, client, argv, elapsed_us)
+    latency_ms = server.latency_threshold
+    if latency_ms and elapsed_us >= latency_ms * 1000:
+        from cairn.commands.server import record_latency
+
+        event = "fast-command" if "fast" in cmd.flags else "command"
+        record_latency(server, event, elapsed_us // 1000)
     if server.monitors and "skip_monitor" not in cmd.flags and "admin" not in cmd.flags:
         _feed_monitors(server, client, argv)
     return reply

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cairn.commands import errors
+from cairn.commands.blocking import Block
 from cairn.commands.context import Client, unwatch_all
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import command, ks
@@ -81,6 +82,8 @@ def exec_(c: Client, argv: list[bytes]) -> Any:
     try:
         for cmd, cmd_argv in queue:
             reply = call(server, c, cmd, cmd_argv)
+            if type(reply) is Block:  # blocking commands never block inside EXEC
+                reply = reply.timeout_reply
             replies.append(reply)
     finally:
         keyspace.frozen_time = False

@@ -13,7 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from cairn.commands.context import Client, Server
-from cairn.commands.dispatch import POSTPONE, execute
+from cairn.commands.dispatch import BLOCKED, POSTPONE, execute
 from cairn.protocol import (
     OK,
     ErrorReply,
@@ -43,6 +43,7 @@ class Connection(asyncio.Protocol):
         self.pending_error: ProtocolError | None = None
         self.reading_paused = False
         self.retry_handle: asyncio.TimerHandle | None = None
+        self.blocked = False  # a blocking command is parked: later requests wait
         self.out_bytes = 0
 
     # -- asyncio callbacks ---------------------------------------------------
@@ -68,6 +69,7 @@ class Connection(asyncio.Protocol):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, keepalive // 3))
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
         client.push = self.push
+        client.unblocked = self.unblocked
         client.close = self.close
         client.output_bytes = self._output_bytes
         client.query_bytes = lambda: self.parser.buffered
@@ -103,9 +105,9 @@ class Connection(asyncio.Protocol):
                 return
             if error is not None:
                 self.pending_error = error
-            if self.queue:
+            if self.queue or self.blocked:
                 self.queue.extend(commands)
-                return  # a postponed command is first in line
+                return  # a postponed or parked command is first in line
             self._run(commands)
             # An unauthenticated client's requests are parsed one at a time.
             if not parser.more or self.queue or client.closing or client.close_after_reply:
@@ -138,6 +140,10 @@ class Connection(asyncio.Protocol):
             if reply is POSTPONE:
                 self.queue.extend(commands[i:] if isinstance(commands, list) else commands)
                 self._schedule_retry()
+                break
+            if reply is BLOCKED:
+                self.blocked = True
+                self.queue.extend(commands[i + 1 :] if isinstance(commands, list) else commands)
                 break
             i += 1
             if client.reply_mode != "on":
@@ -199,6 +205,28 @@ class Connection(asyncio.Protocol):
         self._run(pending)
         if self.parser.more and not self.queue:
             self.data_received(b"")
+
+    def unblocked(self, reply: Any, lsn: int) -> None:
+        """The parked command's reply: send (or hold) it, then run what queued up."""
+        client = self.client
+        if client is None or client.closing or not self.blocked:
+            return
+        self.blocked = False
+        if client.reply_mode == "on" and not client.skip_next_reply:
+            data = encode(reply, client.resp == 3)
+            held = self.held
+            if held or lsn > self.server.log.committed:
+                held.append((max(lsn, held[-1][0]) if held else lsn, data))
+                self.node.tracker_pending.add(self)
+                self.release(self.server.log.committed)
+            else:
+                self._write(data)
+        elif client.skip_next_reply:
+            client.skip_next_reply = False
+        elif client.reply_mode == "skip":
+            client.reply_mode = "on"
+        if self.queue:
+            asyncio.get_running_loop().call_soon(self._run_queue)
 
     def _schedule_retry(self) -> None:
         if self.retry_handle is None:

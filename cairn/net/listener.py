@@ -49,6 +49,7 @@ class Node:
 
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
+        self.server.call_later = self.loop.call_later
         config = self.server.config
         port = config["port"] if port is None else port
         hosts = [h.lstrip("-") for h in (host or config["bind"]).split()]

@@ -171,7 +171,7 @@ def _server(server: Server) -> Fields:
         ("configured_hz", hz),
         ("lru_clock", int(now) & 0xFFFFFF),
         ("executable", os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""),
-        ("config_file", getattr(server, "config_file", "") or ""),
+        ("config_file", config.path or ""),
         ("io_threads_active", 0),
         # Redis 7.2 lists each listener at the end of the section.
         ("listener0", f"name=tcp,{binds},port={server.port}"),
