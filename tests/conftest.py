@@ -22,7 +22,7 @@ def redis_server() -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="session")
 def cairn_server() -> Iterator[ServerProcess]:
-    proc = start_cairn(["--durability", "none"])
+    proc = start_cairn(["--durability", "none", "--enable-debug-command", "yes"])
     yield proc
     proc.stop()
 

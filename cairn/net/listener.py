@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from cairn.commands.context import Server
+from cairn.observability.info import sample_instantaneous
 
 if TYPE_CHECKING:
     from cairn.net.connection import Connection
@@ -87,8 +88,12 @@ class Node:
             await asyncio.sleep(1.0 / hz)
             keyspace = server.keyspace
             keyspace.lru_clock = int(time.time())
+            sample_instantaneous(server)
             removed = 0
-            if server.log.failure is None:  # its DELs could not be made durable
+            paused = server.paused_until and time.monotonic() < server.paused_until
+            # No active expiry while the log is failed (its DELs could not be made
+            # durable) or while clients are paused (like Redis: the dataset is frozen).
+            if server.log.failure is None and not paused:
                 removed = keyspace.active_expire_cycle(budget_s=0.25 / hz)
             if keyspace.effects:
                 # Active expiry's DELs are durable like any write.

@@ -606,11 +606,12 @@ def test_debug_set_active_expire(dpair: Pair) -> None:
     assert outcomes[0][1] is None
 
 
-def test_debug_is_protected(redis_server: ServerProcess, cairn_server: ServerProcess) -> None:
-    # The session Cairn keeps the default (enable-debug-command no); so does this oracle.
+def test_debug_is_protected() -> None:
+    # Both servers with the default (enable-debug-command no).
     oracle = start_redis(["--enable-debug-command", "no"])
+    own = start_cairn(["--durability", "none"])
     try:
-        real, cairn = RawClient(oracle.port), RawClient(cairn_server.port)
+        real, cairn = RawClient(oracle.port), RawClient(own.port)
         for args in (("DEBUG", "SLEEP", "0"), ("DEBUG", "nosuch")):
             assert cairn.raw(*args) == real.raw(*args)
         assert cairn.raw("DEBUG", "SLEEP", "0").startswith(b"-ERR DEBUG command not allowed.")
@@ -618,6 +619,7 @@ def test_debug_is_protected(redis_server: ServerProcess, cairn_server: ServerPro
         cairn.close()
     finally:
         oracle.stop()
+        own.stop()
     local = start_cairn(["--durability", "none", "--enable-debug-command", "local"])
     try:
         client = RawClient(local.port)

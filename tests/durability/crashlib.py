@@ -18,7 +18,7 @@ and one connection's records are in order) and a MULTI/EXEC block only as a
 whole. So after a crash the worker's keys must equal the acknowledged state
 followed by some prefix of its in-flight operations: anything else is a lost
 acknowledged write, a torn transaction, or a value that was never written.
-One counter (``shared:counter``) is INCRed by every worker.
+One counter per database (``shared:counter``) is INCRed by the workers of that database.
 """
 
 from __future__ import annotations
@@ -54,10 +54,6 @@ class Server(ServerProcess):
         super().__init__(argv, port, workdir)
         self.env = env
 
-    @property
-    def data_dir(self) -> str:
-        return os.path.join(self.workdir, "data")
-
     def start(self) -> Server:
         with open(os.path.join(self.workdir, "server.log"), "ab") as log:
             log.write(b"---- start %r\n" % (self.argv[-6:],))
@@ -80,8 +76,9 @@ def start_server(
     extra: Sequence[str] = (),
     env: dict[str, str] | None = None,
     script: str | None = None,
+    data_dir: str | None = None,
 ) -> Server:
-    """Start Cairn with ``--dir <workdir>/data`` on a fresh port.
+    """Start Cairn with ``--dir <workdir>/data`` (or ``data_dir``) on a fresh port.
 
     ``env`` is added to the environment (e.g. CAIRN_TEST_VOLATILE_WRITES=1).
     ``script``: Python source run instead of ``-m cairn``; it gets the server
@@ -97,7 +94,7 @@ def start_server(
         *head,
         "--port", str(port),
         "--bind", "127.0.0.1",
-        "--dir", os.path.join(workdir, "data"),
+        "--dir", data_dir or os.path.join(workdir, "data"),
         *extra,
     ]
     return Server(argv, port, workdir, full_env).start()
@@ -441,8 +438,9 @@ class Worker:
 @dataclass
 class Workload:
     workers: list[Worker]
-    shared_base: int = 0  # the shared counter's value at the last verification
-    stats: dict[str, int] = field(default_factory=dict)
+    shared_base: dict[int, int] = field(default_factory=dict)  # per db, at the last verify
+    inflight_seen: int = 0  # operations in flight at a kill
+    inflight_durable: int = 0  # ... of which the restarted server had
 
     @classmethod
     def create(cls, n: int, seed: int, max_depth: int = 3) -> Workload:
@@ -469,16 +467,16 @@ class Workload:
         """Problems found in a dump (empty: all good); then adopt it as the state."""
         problems: list[str] = []
         by_worker: dict[int, State] = {w.wid: {} for w in self.workers}
-        shared: Any = None
+        shared: dict[int, Any] = {}
         for (db, key), (kind, value, expires) in data.items():
-            if key == SHARED_COUNTER and db == 0:
-                shared = value
+            if key == SHARED_COUNTER:
+                shared[db] = value
                 continue
             wid = _owner(key)
             if wid not in by_worker or self.workers[wid].db != db:
                 problems.append(f"unexpected key {key!r} in db {db}")
                 continue
-            if expires not in (-1,) and expires < time.time() * 1000 + (TTL[0] - 3600) * 1000:
+            if expires != -1 and expires < time.time() * 1000 + (TTL[0] - 3600) * 1000:
                 problems.append(f"{key!r}: expiry {expires} is not the one written")
             by_worker[wid][key] = Entry(kind, value, expires != -1)
         for worker in self.workers:
@@ -486,23 +484,31 @@ class Workload:
             options = worker.candidates()
             if actual in options:
                 worker.state = actual
+                self.inflight_seen += len(options) - 1
+                self.inflight_durable += options.index(actual)
             else:
                 problems.append(_explain(worker, actual, options))
             worker.inflight = []
-        # The shared counter: every acknowledged INCR is in, in-flight ones may be.
-        acked = sum(w.shared_acked for w in self.workers)
-        inflight = sum(w.shared_inflight for w in self.workers)
-        replies = sorted(r for w in self.workers for r in w.shared_replies)
-        value = int(shared) if shared is not None else 0
-        low = self.shared_base + acked
-        if not low <= value <= low + inflight:
-            problems.append(
-                f"shared counter is {value}: expected {low}..{low + inflight} "
-                f"(base {self.shared_base}, {acked} acknowledged INCRs, {inflight} in flight)"
-            )
-        if replies and (replies[-1] > value or len(set(replies)) != len(replies)):
-            problems.append(f"shared counter {value} vs acknowledged INCR replies up to {replies[-1]}")
-        self.shared_base = value
+        # The shared counter of each database: every acknowledged INCR is in,
+        # in-flight ones may be; no acknowledged reply exceeds the value.
+        for db in DBS:
+            workers = [w for w in self.workers if w.db == db]
+            acked = sum(w.shared_acked for w in workers)
+            inflight = sum(w.shared_inflight for w in workers)
+            replies = sorted(r for w in workers for r in w.shared_replies)
+            value = int(shared[db]) if db in shared else 0
+            base = self.shared_base.get(db, 0)
+            low = base + acked
+            if not low <= value <= low + inflight:
+                problems.append(
+                    f"db {db} shared counter is {value}: expected {low}..{low + inflight} "
+                    f"(base {base}, {acked} acknowledged INCRs, {inflight} in flight)"
+                )
+            if replies and (replies[-1] > value or len(set(replies)) != len(replies)):
+                problems.append(
+                    f"db {db} shared counter {value} vs acknowledged INCR replies {replies[-5:]}"
+                )
+            self.shared_base[db] = value
         for worker in self.workers:
             worker.shared_acked = worker.shared_inflight = 0
             worker.shared_replies = []
@@ -522,7 +528,7 @@ def _explain(worker: Worker, actual: State, options: list[State]) -> str:
             later = [i for i, o in enumerate(options) if o.get(key) == actual.get(key)]
             lines.append(
                 f"  {key!r}: on disk {actual.get(key)!r}, acknowledged {acked.get(key)!r}"
-                + (f" (matches in-flight prefix {later})" if later else " (never written)")
+                + (f" (matches in-flight prefix {later})" if later else " (neither the acknowledged value nor an in-flight one)")
             )
     lines.append(f"  in flight: {[op.commands for op in worker.inflight]!r}")
     return "\n".join(lines)

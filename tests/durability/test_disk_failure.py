@@ -1,0 +1,192 @@
+"""A full disk under a running server: MISCONF, reads keep working, resume, no loss.
+
+Cairn runs with its data dir on a 2 MiB tmpfs (needs root; skipped otherwise).
+A filler file takes nearly all the space, then writes go on until the log
+cannot write: from then on writes (and PING, as in Redis) get a MISCONF error,
+reads of durable keys work, a read of the key whose write was in the failed
+batch waits. Once the filler is deleted, the server resumes by itself (it
+retries about once a second), the held reply is released, and after a kill -9
+and a restart every acknowledged write is there.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crashlib import Conn, Server, dump, start_server
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs to fill up needs root")
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip() or result.returncode})")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(path: Path, leave: int) -> int:
+    """Write ``path`` until the filesystem is full, then give back ``leave`` bytes."""
+    size = 0
+    chunk = b"\0" * 4096
+    with open(path, "wb") as handle:
+        try:
+            while True:
+                handle.write(chunk)
+                handle.flush()
+                size += len(chunk)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+        size = handle.tell() if handle.tell() < size else size
+    os.truncate(path, max(0, size - leave))
+    return size
+
+
+def is_error(reply: Any, prefix: str) -> bool:
+    return isinstance(reply, Exception) and str(reply).startswith(prefix)
+
+
+def test_full_disk_misconf_then_resume_without_loss(tmp_path: Path, tiny_fs: Path) -> None:
+    data_dir = str(tiny_fs / "data")
+    server: Server | None = start_server(
+        str(tmp_path), ["--log-segment-size", "65536"], data_dir=data_dir
+    )
+    assert server is not None
+    acked: dict[bytes, bytes] = {}
+    counter = 0
+    value = b"v" * 1000
+    conn = Conn(server.port, timeout=5)
+    try:
+        for i in range(40):
+            key = b"before:%d" % i
+            assert conn.call("SET", key, value + key) == b"OK"
+            acked[key] = value + key
+        counter = conn.call("INCRBY", "counter", 40)
+        filler = tiny_fs / "filler"
+        fill(filler, leave=40 << 10)
+
+        # Write until a write's reply does not come: its batch failed.
+        held_key = None
+        conn.sock.settimeout(2)
+        for i in range(10_000):
+            key = b"during:%d" % i
+            try:
+                reply = conn.call("SET", key, value + key)
+            except TimeoutError:
+                held_key = key
+                break
+            if is_error(reply, "MISCONF"):
+                break  # the failure came between two writes
+            assert reply == b"OK", reply
+            acked[key] = value + key
+        else:
+            pytest.fail("the 2 MiB filesystem never filled up")
+        written_before_failure = len(acked) - 40
+
+        other = Conn(server.port, timeout=10)
+        # writes are refused with MISCONF, and not executed
+        refused = [
+            ("SET", "refused:1", "x"),
+            ("INCR", "counter"),
+            ("DEL", "before:0"),
+            ("APPEND", "before:1", "more"),
+            ("EXPIRE", "before:2", 100),
+            ("PING",),
+        ]
+        for command in refused:
+            reply = other.call(*command)
+            assert is_error(reply, "MISCONF"), (command, reply)
+            assert "No space left on device" in str(reply), reply
+        # a transaction with a write: the write is refused at queue time, EXEC aborts
+        other.send([("MULTI",), ("SET", "refused:2", "x"), ("EXEC",)])
+        multi = [other.read() for _ in range(3)]
+        assert multi[0] == b"OK" and is_error(multi[1], "MISCONF"), multi
+        assert is_error(multi[2], "EXECABORT"), multi
+        # reads of durable keys keep working, at once
+        started = time.monotonic()
+        assert other.call("GET", "before:3") == acked[b"before:3"]
+        assert other.call("MGET", "before:4", "nope") == [acked[b"before:4"], None]
+        assert other.call("GET", "counter") == b"%d" % counter
+        assert other.call("EXISTS", "refused:1", "refused:2") == 0
+        other.send([("MULTI",), ("GET", "before:5"), ("EXEC",)])
+        assert [other.read() for _ in range(3)] == [b"OK", b"QUEUED", [acked[b"before:5"]]]
+        assert time.monotonic() - started < 1.0
+        # a read of the key whose write is stuck in the failed batch waits for it
+        waiter = None
+        if held_key is not None:
+            waiter = Conn(server.port, timeout=0.5)
+            waiter.send([("GET", held_key)])
+            with pytest.raises(TimeoutError):
+                waiter.read()
+            waiter.sock.settimeout(30)
+
+        # Free the space: the server resumes by itself within a few seconds.
+        failed_at = time.monotonic()
+        filler.unlink()
+        resumed = None
+        while time.monotonic() - failed_at < 15:
+            reply = other.call("SET", "after:probe", "1")
+            if reply == b"OK":
+                resumed = time.monotonic() - failed_at
+                acked[b"after:probe"] = b"1"
+                break
+            assert is_error(reply, "MISCONF"), reply
+            time.sleep(0.1)
+        assert resumed is not None, "writes were still refused 15 s after space was freed"
+        assert other.call("PING") == b"PONG"
+        if held_key is not None:
+            conn.sock.settimeout(30)
+            assert conn.read() == b"OK"  # the held reply is released: now durable
+            acked[held_key] = value + held_key
+            assert waiter is not None
+            assert waiter.read() == value + held_key
+            waiter.close()
+        for i in range(20):
+            key = b"after:%d" % i
+            assert other.call("SET", key, value + key) == b"OK"
+            acked[key] = value + key
+        counter = other.call("INCR", "counter")
+        other.close()
+        conn.close()
+
+        # kill -9 and restart: every acknowledged write is there, nothing refused is.
+        server.sigkill()
+        server = start_server(str(tmp_path), ["--log-segment-size", "65536"], data_dir=data_dir)
+        data = dump(server.port, dbs=(0,))
+        expected = {(0, k): ("string", v, -1) for k, v in acked.items()}
+        expected[(0, b"counter")] = ("string", b"%d" % counter, -1)
+        assert data == expected
+        print(
+            f"\nfull disk: {written_before_failure} writes fitted after the filler, "
+            f"{'one reply held' if held_key else 'no reply held'} while failed, "
+            f"writes resumed {resumed:.1f} s after the filler was deleted, "
+            f"{len(acked) + 2} acknowledged writes verified after kill -9"
+        )
+    finally:
+        conn.close()
+        if server is not None:
+            server.kill()
+
+
+def test_the_socket_timeout_is_a_timeout_error() -> None:
+    """The test above tells a held reply by TimeoutError (socket.timeout is an alias)."""
+    assert socket.timeout is TimeoutError
