@@ -17,6 +17,8 @@ from cairn.commands.registry import VERBATIM, Command
 from cairn.durability.log import misconf_error
 from cairn.protocol import QUEUED, ErrorReply
 
+_now = time.time
+
 # Commands that run at once inside MULTI instead of being queued.
 _MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
 
@@ -58,46 +60,68 @@ def resolve(server: Server, argv: list[bytes]) -> Command:
     return cmd
 
 
+# Raw command name (as clients spell it) -> command, for commands without
+# subcommands; bounded so odd spellings cannot grow it without limit.
+_BY_RAW_NAME: dict[bytes, Command] = {}
+
+
 def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int]:
     """Run one request from a client; returns (reply, barrier LSN)."""
-    client.last_interaction = time.monotonic()
-    try:
-        cmd = resolve(server, argv)
-    except ErrorReply as exc:
-        if client.in_multi:
-            client.dirty_exec = True
-        server.count_error(exc.message)
-        return exc, 0
+    cmd = _BY_RAW_NAME.get(argv[0])
+    if cmd is not None:
+        arity = cmd.arity
+        argc = len(argv)
+        if (arity > 0 and argc != arity) or argc < -arity:
+            cmd = None  # resolve() reports it
+    if cmd is None:
+        try:
+            cmd = resolve(server, argv)
+        except ErrorReply as exc:
+            if client.in_multi:
+                client.dirty_exec = True
+            server.count_error(exc.message)
+            return exc, 0
+        if cmd.parent is None and not cmd.subcommands and len(_BY_RAW_NAME) < 1024:
+            _BY_RAW_NAME[argv[0]] = cmd
 
-    reject = _check(server, client, cmd)
-    if reject is not None:
-        if reject is POSTPONE:
-            return POSTPONE, 0
-        cmd.rejected_calls += 1
-        if client.in_multi:
-            client.dirty_exec = True
-        server.count_error(reject.message)
-        return reject, 0
-
-    if client.in_multi and cmd.name.split("|", 1)[0].encode() not in _MULTI_IMMEDIATE:
-        client.multi_queue.append((cmd, argv))
-        client.last_command = cmd.name
-        return QUEUED, 0
+    # The rejections and MULTI queueing only matter in these (rare) states.
+    if (
+        not client.authenticated
+        or client.in_multi
+        or server.paused_until
+        or server.log.failure is not None
+    ):
+        reject = _check(server, client, cmd)
+        if reject is not None:
+            if reject is POSTPONE:
+                return POSTPONE, 0
+            cmd.rejected_calls += 1
+            if client.in_multi:
+                client.dirty_exec = True
+            server.count_error(reject.message)
+            return reject, 0
+        if client.in_multi and cmd.name.split("|", 1)[0].encode() not in _MULTI_IMMEDIATE:
+            client.multi_queue.append((cmd, argv))
+            client.last_command = cmd.name
+            return QUEUED, 0
 
     keyspace = server.keyspace
-    keyspace.refresh_time()
+    if not keyspace.frozen_time:
+        keyspace.time_ms = int(_now() * 1000)
     keyspace.read_barrier = 0
     reply = call(server, client, cmd, argv)
-    if type(reply) is Block:
-        server.blocking.park(client, cmd, argv, reply)
-        return BLOCKED, 0
     if keyspace.effects:
+        # (A blocked command may still have expired a key lazily: that DEL is logged.)
         lsn = server.log.append(keyspace.take_effects())
         keyspace.mark_pending(lsn)
         if server.blocking.ready:
             server.blocking.serve_ready()
-        return reply, lsn
-    if "readonly" in cmd.flags and not cmd.key_specs:
+        if type(reply) is not Block:
+            return reply, lsn
+    if type(reply) is Block:
+        server.blocking.park(client, cmd, argv, reply)
+        return BLOCKED, 0
+    if cmd.reads_keyspace:
         # KEYS, SCAN, DBSIZE, RANDOMKEY... read the whole keyspace.
         return reply, server.log.last_lsn
     return reply, keyspace.read_barrier

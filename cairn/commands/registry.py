@@ -158,6 +158,8 @@ class Command:
     history: tuple[tuple[str, str], ...] = ()
     # Redis' getkeys_proc: used when the key specs cannot say (see module doc).
     getkeys: GetKeys | None = None
+    # Derived at registration: a read of the whole keyspace (KEYS, SCAN, DBSIZE...).
+    reads_keyspace: bool = False
     # Statistics (INFO commandstats)
     calls: int = 0
     usec: int = 0
@@ -495,6 +497,7 @@ class Registry:
             raise ValueError(f"{cmd.name} declares effects but is not flagged write")
         if cmd.getkeys is None:
             cmd.getkeys = default_getkeys(cmd.name, cmd.key_specs)
+        cmd.reads_keyspace = "readonly" in cmd.flags and not cmd.key_specs
         if "|" in cmd.name:
             parent_name, sub = cmd.name.split("|", 1)
             parent = self.commands[parent_name.encode()]

@@ -47,7 +47,6 @@ from cairn.durability.record import (
     record_from_payload,
     scan_segment,
     torn_tail,
-    with_flags,
 )
 
 log = logging.getLogger("cairn")
@@ -214,7 +213,9 @@ class LocalLog:
         self._wake = threading.Condition(self._lock)  # the writer waits for work here
         self._done = threading.Condition(self._lock)  # flush() waits for commits here
         self._resume_lock = threading.Lock()
-        self._pending: list[bytes] = []
+        # (lsn, payload) of records appended but not yet written; the writer
+        # thread frames them (header + checksum), off the event loop.
+        self._pending: list[tuple[int, bytes]] = []
         self._idle = False
         self._closing = False
         self._open = False
@@ -301,7 +302,7 @@ class LocalLog:
             if not self._open:
                 raise LogUnavailable("the transaction log is not open")
             lsn = self.last_lsn + 1
-            self._pending.append(record_from_payload(lsn, self.epoch, payload))
+            self._pending.append((lsn, payload))
             self.last_lsn = lsn
             if self._idle:
                 self._idle = False
@@ -351,12 +352,15 @@ class LocalLog:
                 gate.wait()
             self._commit(first + len(batch) - 1)
 
-    def _write_batch(self, batch: list[bytes], first: int) -> None:
+    def _write_batch(self, batch: list[tuple[int, bytes]], first: int) -> None:
         if self._durable_end >= self.segment_size:
             self._what = "creating a segment"
             self._rollover(first)
-        last = with_flags(batch[-1], FLAG_BATCH_END)
-        data = b"".join([*batch[:-1], last]) if len(batch) > 1 else last
+        epoch = self.epoch
+        records = [record_from_payload(lsn, epoch, payload) for lsn, payload in batch[:-1]]
+        lsn, payload = batch[-1]
+        records.append(record_from_payload(lsn, epoch, payload, FLAG_BATCH_END))
+        data = b"".join(records) if len(records) > 1 else records[0]
         view = memoryview(data)
         fd = self._fd
         self._what = "write"
@@ -399,7 +403,7 @@ class LocalLog:
             except Exception:  # a subscriber's bug must not stop the log
                 log.exception("transaction log subscriber failed")
 
-    def _fail(self, batch: list[bytes], exc: BaseException) -> None:
+    def _fail(self, batch: list[tuple[int, bytes]], exc: BaseException) -> None:
         reason = _describe(exc, getattr(self, "_what", "write"))
         log.error("transaction log: %s; writes are refused until it is healthy again", reason)
         with self._lock:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import hiredis
 
@@ -95,8 +96,28 @@ _ARRAY = [b"*%d\r\n" % n for n in range(64)]
 _INT = [b":%d\r\n" % n for n in range(16)]
 
 
+_pack_command: Any = hiredis.pack_command  # typed narrowly upstream; takes bytes args
+_ONE_EFFECT = [b"*2\r\n:%d\r\n" % i for i in range(16)]
+
+
 def encode_effects(effects: list[Effect]) -> bytes:
-    """The RESP payload of one record."""
+    """The RESP payload of one record: an array alternating db index and argv."""
+    try:
+        if len(effects) == 1:
+            db, argv = effects[0]
+            head = _ONE_EFFECT[db] if 0 <= db < 16 else b"*2\r\n:%d\r\n" % db
+            return head + _pack_command(tuple(argv))
+        count = 2 * len(effects)
+        parts = [_ARRAY[count] if count < 64 else b"*%d\r\n" % count]
+        for db, argv in effects:
+            parts.append(_INT[db] if 0 <= db < 16 else b":%d\r\n" % db)
+            parts.append(_pack_command(tuple(argv)))
+        return b"".join(parts)
+    except TypeError:  # an argument hiredis does not pack (bytearray, memoryview)
+        return _encode_effects_py(effects)
+
+
+def _encode_effects_py(effects: list[Effect]) -> bytes:
     count = 2 * len(effects)
     parts = [_ARRAY[count] if count < 64 else b"*%d\r\n" % count]
     append = parts.append

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,7 @@ class Connection(asyncio.Protocol):
         if client is None or client.closing or client.close_after_reply:
             return
         self.server.stat_net_input += len(data)
+        client.last_interaction = time.monotonic()
         parser = self.parser
         while True:
             try:

@@ -20,7 +20,6 @@ The server side (``manager``) trims the log and applies retention afterwards.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import resource
@@ -44,6 +43,7 @@ from cairn.snapshots.format import (
     load_into,
     publish,
     read_snapshot,
+    snapshot_digest,
     snapshot_name,
     write_snapshot,
 )
@@ -65,7 +65,8 @@ def _segment_records(
 ) -> Iterator[tuple[int, list[Effect], int]]:
     """(lsn, effects, end offset) of the records of one segment in [from_lsn, upto].
 
-    Stops right after ``upto`` without looking at what follows (the server may be
+    Records before ``from_lsn`` are skipped by their headers; from there on every
+    record must carry the next LSN and a good checksum. Stops right after ``upto`` without looking at what follows (the server may be
     writing the next record at that very moment).
     """
     reader = hiredis.Reader()
@@ -79,8 +80,11 @@ def _segment_records(
         if magic != MAGIC or version != VERSION or stop > end:
             raise SnapshotError(f"{path}: bad record at byte offset {pos}")
         if lsn >= from_lsn:
-            if lsn > upto:
-                return
+            if lsn != from_lsn:  # a gap, or a damaged LSN field
+                raise SnapshotError(
+                    f"{path}: found LSN {lsn} at byte offset {pos} where LSN {from_lsn} "
+                    "was expected"
+                )
             if crc32c(buf[pos + 8 : stop]) != crc:
                 raise SnapshotError(f"{path}: checksum mismatch at byte offset {pos}")
             reader.feed(buf, pos + HEADER_SIZE, length)
@@ -90,6 +94,7 @@ def _segment_records(
             yield lsn, list(zip(items[::2], items[1::2])), stop
             if lsn == upto:
                 return
+            from_lsn += 1
         pos = stop
 
 
@@ -191,17 +196,24 @@ class Base:
     skipped: list[str]  # why newer snapshots were not used
 
 
-def choose_base(snap_dir: str, log_dir: str, upto: int | None = None) -> Base:
+CORRUPT_SUFFIX = ".corrupt"
+
+
+def choose_base(
+    snap_dir: str, log_dir: str, upto: int | None = None, quarantine: bool = True
+) -> Base:
     """The newest valid snapshot (at or below ``upto``) that the log can continue.
 
     A corrupt snapshot is skipped in favour of an older one only when the log
     still holds every record after the older one; otherwise SnapshotError with
     the whole story. No snapshot at all: the base is the empty keyspace at LSN 0,
-    which the log must cover from LSN 1.
+    which the log must cover from LSN 1. A corrupt snapshot that is skipped is
+    renamed to ``<name>.corrupt`` (with ``quarantine``).
     """
     segments = list_segments(log_dir) if os.path.isdir(log_dir) else []
     log_first = segments[0][0] if segments else None
     skipped: list[str] = []
+    corrupt: list[str] = []
     candidates = [c for c in reversed(list_snapshots(snap_dir)) if upto is None or c[0] <= upto]
     for index, (lsn, path) in enumerate(candidates):
         newest = index == 0
@@ -217,9 +229,12 @@ def choose_base(snap_dir: str, log_dir: str, upto: int | None = None) -> Base:
                 "the corrupt one away to accept losing them."
             )
         try:
-            return Base(read_snapshot(path), lsn, skipped)
+            snapshot = read_snapshot(path)
         except SnapshotCorrupt as exc:
             skipped.append(f"snapshot {path} is unusable ({exc.reason})")
+            corrupt.append(path)
+            continue
+        return _based(Base(snapshot, lsn, skipped), corrupt, quarantine)
     if skipped and log_first != 1:
         raise SnapshotError(
             "; ".join(skipped) + f"; no older snapshot is left and the log starts at LSN "
@@ -230,7 +245,20 @@ def choose_base(snap_dir: str, log_dir: str, upto: int | None = None) -> Base:
             f"no snapshot in {snap_dir}, but the log starts at LSN {log_first}: "
             "the records before it were trimmed. Restore the snapshots directory."
         )
-    return Base(None, 0, skipped)
+    return _based(Base(None, 0, skipped), corrupt, quarantine)
+
+
+def _based(base: Base, corrupt: list[str], quarantine: bool) -> Base:
+    """Once a base is found: move the corrupt snapshots skipped for it out of the way
+    (retention must not count them), kept for inspection as ``<name>.corrupt``."""
+    if quarantine:
+        for path in corrupt:
+            try:
+                os.replace(path, path + CORRUPT_SUFFIX)
+            except OSError:
+                continue
+            base.skipped.append(f"moved {path} to {path + CORRUPT_SUFFIX}")
+    return base
 
 
 # -- building ------------------------------------------------------------------------
@@ -272,36 +300,40 @@ def build(data_dir: str, upto: int, databases: int = 16) -> dict[str, Any]:
     config = Config()
     config.set_text("databases", str(databases))
     server = Server(config)
+    end = LogPosition(0, 0)
     if base.snapshot is not None:
+        end = LogPosition(*base.snapshot.position)
         load_into(server.keyspace, base.snapshot)
         base.snapshot = None  # its dicts now belong to the keyspace
+    elif upto == 0:
+        segments = list_segments(log_dir)
+        end = LogPosition(segments[0][0] if segments else 1, 0)
     loaded_at = time.perf_counter()
     replayer = Replayer(server)
-    end = LogPosition(0, 0)
     for lsn, effects in read_log(log_dir, base.lsn + 1, upto, end):
         replayer.apply_record(lsn, effects)
-    if base.lsn == upto:
-        end = position_after(log_dir, upto)
     replayed_at = time.perf_counter()
 
+    delay = os.environ.get("CAIRN_TEST_SNAPSHOT_DELAY")
+    if delay:  # test hook: keep the job "in progress" for a while (like rdb-key-save-delay)
+        time.sleep(float(delay))
     dbs = _live_dbs(server)
     digest = keyspace_digest(dbs)
     final = os.path.join(snap_dir, snapshot_name(upto))
     temp = f"{final}.tmp-{os.getpid()}"
     try:
-        written = write_snapshot(temp, upto, dbs, int(time.time() * 1000))
+        written = write_snapshot(
+            temp, upto, dbs, int(time.time() * 1000), position=(end.segment, end.offset)
+        )
         written_at = time.perf_counter()
-        # Verify from the file, with the replayed copy gone (bounds peak memory).
-        del dbs, server, replayer
-        gc.collect()
-        snap = read_snapshot(temp)
-        loaded = keyspace_digest(snap.dbs.get(i, ({}, {})) for i in range(databases))
-        if loaded != digest:
+        # Verify from the file: read it back whole (checksum, structure, every key
+        # and value through its codec) and compare digests.
+        lsn, loaded = snapshot_digest(temp)
+        if lsn != upto or loaded != digest:
             raise SnapshotError(
                 f"verification failed: the snapshot written to {temp} does not load back "
                 "to the keyspace it was written from"
             )
-        del snap
         publish(temp, final)
     except BaseException:
         try:

@@ -2,8 +2,11 @@
 
 Layout (integers little endian)::
 
-    header   36 bytes   magic b"CAIRNSNP", version u16 (1), flags u16 (0),
-                        LSN u64, created (Unix ms) u64, databases u32, reserved u32
+    header   52 bytes   magic b"CAIRNSNP", version u16 (1), flags u16 (0),
+                        LSN u64, created (Unix ms) u64, databases u32, reserved u32,
+                        log position just after the LSN's record: segment (its
+                        first LSN) u64, byte offset u64 (for the size of the log
+                        written since the snapshot; informational)
     blocks   repeated   kind u8, 7 reserved bytes, length u64, then ``length``
                         bytes of payload
     trailer  28 bytes   magic b"CAIRNEND", keys u64, blocks u64, CRC32C u32
@@ -58,7 +61,7 @@ if TYPE_CHECKING:
 MAGIC = b"CAIRNSNP"
 END_MAGIC = b"CAIRNEND"
 VERSION = 1
-HEADER = struct.Struct("<8sHHQQI4x")
+HEADER = struct.Struct("<8sHHQQI4xQQ")
 BLOCK = struct.Struct("<B7xQ")
 TRAILER = struct.Struct("<8sQQI")
 KIND_KEYS = 1
@@ -291,6 +294,7 @@ def write_snapshot(
     dbs: list[tuple[dict[bytes, Any], dict[bytes, int]]],
     created_ms: int,
     fsync: bool = True,
+    position: tuple[int, int] = (0, 0),
 ) -> Written:
     """Write the keyspace ``dbs`` (per database: data, expires) to ``path`` and fsync it.
 
@@ -300,7 +304,7 @@ def write_snapshot(
     counts: list[int] = []
     with open(path, "wb", buffering=1 << 20) as handle:
         out = _Writer(handle)
-        out.write(HEADER.pack(MAGIC, VERSION, 0, lsn, created_ms, len(dbs)))
+        out.write(HEADER.pack(MAGIC, VERSION, 0, lsn, created_ms, len(dbs), *position))
         for index, (data, expires) in enumerate(dbs):
             if not data:
                 continue
@@ -341,6 +345,7 @@ class Snapshot:
     databases: int
     keys: int
     size: int
+    position: tuple[int, int] = (0, 0)  # log (segment, offset) just after the LSN
     # Per database index that holds keys: (data, expires).
     dbs: dict[int, tuple[dict[bytes, Any], dict[bytes, int]]] = field(default_factory=dict)
 
@@ -351,7 +356,7 @@ def read_header(path: str) -> tuple[int, int, int]:
         head = handle.read(HEADER.size)
     if len(head) < HEADER.size:
         raise SnapshotCorrupt(path, "file too short for a header")
-    magic, version, _flags, lsn, created, databases = HEADER.unpack(head)
+    magic, version, _flags, lsn, created, databases, _seg, _off = HEADER.unpack(head)
     if magic != MAGIC:
         raise SnapshotCorrupt(path, "not a Cairn snapshot (bad magic)")
     if version != VERSION:
@@ -359,11 +364,11 @@ def read_header(path: str) -> tuple[int, int, int]:
     return lsn, created, databases
 
 
-def verify_bytes(path: str, buf: bytes) -> tuple[int, int, int, int, int]:
-    """Check header, trailer and checksum; (lsn, created, databases, keys, blocks)."""
+def verify_bytes(path: str, buf: bytes) -> tuple[int, int, int, int, int, tuple[int, int]]:
+    """Check header, trailer and checksum; (lsn, created, databases, keys, blocks, position)."""
     if len(buf) < HEADER.size + TRAILER.size:
         raise SnapshotCorrupt(path, f"file too short ({len(buf)} bytes)")
-    magic, version, _flags, lsn, created, databases = HEADER.unpack_from(buf, 0)
+    magic, version, _flags, lsn, created, databases, seg, off = HEADER.unpack_from(buf, 0)
     if magic != MAGIC:
         raise SnapshotCorrupt(path, "not a Cairn snapshot (bad magic)")
     if version != VERSION:
@@ -373,7 +378,7 @@ def verify_bytes(path: str, buf: bytes) -> tuple[int, int, int, int, int]:
         raise SnapshotCorrupt(path, "no trailer (the file is truncated or damaged)")
     if crc32c(buf[:-4]) != crc:
         raise SnapshotCorrupt(path, "checksum mismatch")
-    return lsn, created, databases, keys, blocks
+    return lsn, created, databases, keys, blocks, (seg, off)
 
 
 class _Cursor:
@@ -411,17 +416,89 @@ class _Cursor:
         return list(map(self.buf.__getitem__, map(slice, offsets, islice(offsets, 1, None))))
 
 
-def read_snapshot(path: str) -> Snapshot:
-    """Load a snapshot file, checking everything; SnapshotCorrupt when anything is off."""
-    try:
-        with open(path, "rb") as handle:
-            buf = handle.read()
-    except OSError as exc:
-        raise SnapshotCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
-    lsn, created, databases, keys, blocks = verify_bytes(path, buf)
-    snap = Snapshot(path, lsn, created, databases, keys, len(buf))
+class _Loader:
+    """Fills per-database dicts from the blocks of a snapshot."""
+
+    def __init__(self) -> None:
+        self.dbs: dict[int, tuple[dict[bytes, Any], dict[bytes, int]]] = {}
+        self.keys = 0
+
+    def _entry(self, db: int) -> tuple[dict[bytes, Any], dict[bytes, int]]:
+        entry = self.dbs.get(db)
+        if entry is None:
+            entry = self.dbs[db] = ({}, {})
+        return entry
+
+    def add_keys(self, db: int, keys: Iterable[bytes], values: Iterable[Any]) -> None:
+        data = self._entry(db)[0]
+        before = len(data)
+        data.update(zip(keys, values))
+        self.keys += len(data) - before
+
+    def add_expires(self, db: int, keys: Iterable[bytes], whens: Iterable[int]) -> None:
+        self._entry(db)[1].update(zip(keys, whens))
+
+    def counts(self, db: int) -> tuple[int, int]:
+        data, expires = self.dbs.get(db, ({}, {}))
+        return len(data), len(expires)
+
+    def finish(self, path: str) -> None:
+        for db, (data, expires) in self.dbs.items():
+            if expires and not expires.keys() <= data.keys():
+                raise SnapshotCorrupt(path, f"database {db}: an expiry for a key that is not stored")
+
+
+class _Digester:
+    """Computes ``database_digest`` of every database straight from the blocks."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, list[int]] = {}  # db -> [keys, expires, items hash, expiry hash]
+        self.keys = 0
+
+    def _entry(self, db: int) -> list[int]:
+        entry = self.parts.get(db)
+        if entry is None:
+            entry = self.parts[db] = [0, 0, 0, 0]
+        return entry
+
+    def add_keys(self, db: int, keys: list[bytes], values: list[Any]) -> None:
+        entry = self._entry(db)
+        if values and values[0].__class__ is not bytes:
+            # Through the codec again: what the live keyspace's digest hashed.
+            values = [value_bytes(v) for v in values]
+        entry[0] += len(keys)
+        entry[2] += sum(map(hash, zip(keys, values)))
+        self.keys += len(keys)
+
+    def add_expires(self, db: int, keys: list[bytes], whens: Iterable[int]) -> None:
+        entry = self._entry(db)
+        entry[1] += len(keys)
+        entry[3] += sum(map(hash, zip(keys, whens)))
+
+    def counts(self, db: int) -> tuple[int, int]:
+        entry = self.parts.get(db, [0, 0])
+        return entry[0], entry[1]
+
+    @property
+    def dbs(self) -> dict[int, Any]:
+        return self.parts
+
+    def finish(self, path: str) -> None:
+        pass
+
+    def digest(self, databases: int) -> list[tuple[int, int, int, int]]:
+        mask = (1 << 64) - 1
+        out = []
+        for db in range(databases):
+            keys, expires, items, expiry = self.parts.get(db, [0, 0, 0, 0])
+            out.append((keys, expires, items & mask, expiry & mask))
+        return out
+
+
+def _parse(path: str, buf: bytes, databases: int, keys: int, blocks: int,
+           sink: _Loader | _Digester) -> None:
+    """Walk every block of a verified file into ``sink``; SnapshotCorrupt on any mismatch."""
     seen_blocks = 0
-    loaded = 0
     end_counts: array[int] | None = None
     pos = HEADER.size
     stop = len(buf) - TRAILER.size
@@ -441,9 +518,6 @@ def read_snapshot(path: str) -> Snapshot:
             db, count = cur.unpack(_DB_COUNT)
             if not 0 <= db < databases:
                 raise SnapshotCorrupt(path, f"bad database index {db}")
-            entry = snap.dbs.get(db)
-            if entry is None:
-                entry = snap.dbs[db] = ({}, {})
             if kind == KIND_KEYS:
                 (name_len,) = cur.unpack(_NAME_LEN)
                 name = buf[cur.take(name_len) : cur.pos].decode("utf-8", "replace")
@@ -454,37 +528,65 @@ def read_snapshot(path: str) -> Snapshot:
                 if name != STRING:
                     codec = CODECS.get(name)
                     if codec is None:
-                        raise SnapshotCorrupt(path, f"holds values of type {name!r}, unknown to this build")
-                    values = list(map(codec[1], values))
-                data = entry[0]
-                before = len(data)
-                data.update(zip(key_list, values))
-                loaded += len(data) - before
+                        raise SnapshotCorrupt(
+                            path, f"holds values of type {name!r}, unknown to this build"
+                        )
+                    try:
+                        values = list(map(codec[1], values))
+                    except Exception as exc:
+                        raise SnapshotCorrupt(path, f"a {name} value does not decode: {exc}") from None
+                sink.add_keys(db, key_list, values)
             else:
                 key_lens = cur.ints("I", count)
                 whens = cur.ints("q", count)
-                entry[1].update(zip(cur.blobs(key_lens), whens))
+                sink.add_expires(db, cur.blobs(key_lens), whens)
         else:
             raise SnapshotCorrupt(path, f"unknown block kind {kind} at byte offset {start}")
         if cur.pos != pos:
             raise SnapshotCorrupt(path, f"block at byte offset {start} has trailing bytes")
     if seen_blocks != blocks or end_counts is None:
         raise SnapshotCorrupt(path, "block count does not match the trailer")
-    if loaded != keys:
-        raise SnapshotCorrupt(path, f"holds {loaded} keys but the trailer says {keys}")
+    if sink.keys != keys:
+        raise SnapshotCorrupt(path, f"holds {sink.keys} keys but the trailer says {keys}")
     listed = set()
     for i in range(0, len(end_counts) - 2, 3):
         db, nkeys, nexp = end_counts[i : i + 3]
         listed.add(db)
-        data, expires = snap.dbs.get(db, ({}, {}))
-        if len(data) != nkeys or len(expires) != nexp:
+        if sink.counts(db) != (nkeys, nexp):
             raise SnapshotCorrupt(path, f"database {db}: counts do not match the end block")
-    if listed != set(snap.dbs):
+    if listed != set(sink.dbs):
         raise SnapshotCorrupt(path, "the end block does not list every database")
-    for db, (data, expires) in snap.dbs.items():
-        if expires and not expires.keys() <= data.keys():
-            raise SnapshotCorrupt(path, f"database {db}: an expiry for a key that is not stored")
+    sink.finish(path)
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise SnapshotCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def read_snapshot(path: str) -> Snapshot:
+    """Load a snapshot file, checking everything; SnapshotCorrupt when anything is off."""
+    buf = _read_file(path)
+    lsn, created, databases, keys, blocks, position = verify_bytes(path, buf)
+    snap = Snapshot(path, lsn, created, databases, keys, len(buf), position)
+    loader = _Loader()
+    _parse(path, buf, databases, keys, blocks, loader)
+    snap.dbs = loader.dbs
     return snap
+
+
+def snapshot_digest(path: str) -> tuple[int, list[tuple[int, int, int, int]]]:
+    """(LSN, ``keyspace_digest``) of a snapshot file, checking everything, without
+    building the dicts: how the builder verifies what it wrote."""
+    buf = _read_file(path)
+    lsn, _created, databases, keys, blocks, _position = verify_bytes(path, buf)
+    digester = _Digester()
+    _parse(path, buf, databases, keys, blocks, digester)
+    return lsn, digester.digest(databases)
+
 
 def load_into(keyspace: Keyspace, snap: Snapshot) -> int:
     """Put a loaded snapshot's keys into an empty keyspace; returns the keys loaded."""
@@ -550,6 +652,7 @@ __all__ = [
     "read_header",
     "read_snapshot",
     "register_codec",
+    "snapshot_digest",
     "snapshot_name",
     "unpack_items",
     "write_snapshot",

@@ -380,7 +380,10 @@ def recover(server: Server, data_dir: str, log_: LocalLog) -> tuple[int, int]:
         log.error("recovery: %s; falling back to an older one", note)
     lsn = base.lsn
     loaded = 0
+    position: LogPosition | None = None
     if base.snapshot is not None:
+        if base.snapshot.position[0]:
+            position = LogPosition(*base.snapshot.position)
         loaded = load_into(server.keyspace, base.snapshot)
         log.info("recovery: loaded snapshot %s (LSN %d, %d keys)", base.snapshot.path, lsn, loaded)
         base.snapshot = None
@@ -392,6 +395,7 @@ def recover(server: Server, data_dir: str, log_: LocalLog) -> tuple[int, int]:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
         fsync_directory(log_dir)
         fsync_directory(os.path.dirname(log_dir))
+        position = LogPosition(lsn + 1, 0)
     records = log_.open(from_lsn=lsn + 1)
     if log_.last_lsn < lsn:
         log_.close()
@@ -402,7 +406,9 @@ def recover(server: Server, data_dir: str, log_: LocalLog) -> tuple[int, int]:
     replayer = Replayer(server)
     for record_lsn, effects in records:
         replayer.apply_record(record_lsn, effects)
-    SnapshotManager(server, data_dir, log_, lsn, position_after(log_dir, lsn), loaded)
+    if position is None:
+        position = position_after(log_dir, lsn)
+    SnapshotManager(server, data_dir, log_, lsn, position, loaded)
     return replayer.records, lsn
 
 

@@ -40,7 +40,7 @@ import hiredis
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness import ServerProcess, encode_command, free_port, wait_for_port  # noqa: E402
+from harness import ServerProcess, encode_command, free_port, wait_for_port
 
 SHARED_COUNTER = b"shared:counter"
 DBS = (0, 1)
@@ -54,14 +54,15 @@ class Server(ServerProcess):
         super().__init__(argv, port, workdir)
         self.env = env
 
-    def start(self) -> Server:
+    def start(self, wait: bool = True) -> Server:
         with open(os.path.join(self.workdir, "server.log"), "ab") as log:
             log.write(b"---- start %r\n" % (self.argv[-6:],))
             log.flush()
             self.proc = subprocess.Popen(
                 self.argv, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=self.env
             )
-        wait_for_port(self.port, self.proc, timeout=60)
+        if wait:
+            wait_for_port(self.port, self.proc, timeout=60)
         return self
 
     def sigkill(self) -> None:
@@ -77,12 +78,14 @@ def start_server(
     env: dict[str, str] | None = None,
     script: str | None = None,
     data_dir: str | None = None,
+    wait: bool = True,
 ) -> Server:
     """Start Cairn with ``--dir <workdir>/data`` (or ``data_dir``) on a fresh port.
 
     ``env`` is added to the environment (e.g. CAIRN_TEST_VOLATILE_WRITES=1).
     ``script``: Python source run instead of ``-m cairn``; it gets the server
     arguments in ``sys.argv[1:]`` (used to run a deliberately broken server).
+    ``wait=False`` returns at once, without waiting for the port (still recovering).
     """
     port = free_port()
     full_env = dict(os.environ)
@@ -97,7 +100,7 @@ def start_server(
         "--dir", data_dir or os.path.join(workdir, "data"),
         *extra,
     ]
-    return Server(argv, port, workdir, full_env).start()
+    return Server(argv, port, workdir, full_env).start(wait)
 
 
 def copy_log(src_workdir: str) -> str:

@@ -40,17 +40,24 @@ def _seed() -> int:
 
 def test_kill_9_under_concurrent_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
     seed = _seed()
-    rounds = int(os.environ.get("CAIRN_CRASH_ROUNDS", "22"))
+    rounds = int(os.environ.get("CAIRN_CRASH_ROUNDS", "28"))
     rng = random.Random(seed)
     workdir = str(tmp_path)
     workload = Workload.create(6, seed)
     started = time.monotonic()
     kills = 0
+    kills_in_recovery = 0
     replays = 0
     server = None
     context = f"(seed {seed}; rerun with CAIRN_CRASH_SEED={seed})"
     try:
         for round_ in range(rounds + 1):
+            if round_ % 4 == 3:
+                # kill -9 during recovery (replaying, maybe cutting a torn tail)
+                server = start_server(workdir, SMALL_SEGMENTS, VOLATILE, wait=False)
+                time.sleep(rng.uniform(0.0, 0.5))
+                server.sigkill()
+                kills_in_recovery += 1
             server = start_server(workdir, SMALL_SEGMENTS, VOLATILE)
             problems = workload.verify(dump(server.port))
             assert not problems, f"after kill {kills} {context}:\n" + "\n".join(problems)
@@ -81,7 +88,7 @@ def test_kill_9_under_concurrent_writes_loses_no_acknowledged_write(tmp_path: Pa
     elapsed = time.monotonic() - started
     segments = len([n for n in os.listdir(tmp_path / "data" / "log") if n.endswith(".log")])
     print(
-        f"\ncrash test {context}: {kills} kills, {workload.acked_writes} acknowledged writes "
+        f"\ncrash test {context}: {kills} kills under load + {kills_in_recovery} during recovery, {workload.acked_writes} acknowledged writes "
         f"({sum(w.acked_ops for w in workload.workers)} acknowledged operations), "
         f"{replays} replays compared, {segments} segments, {elapsed:.1f} s; operations in "
         f"flight at a kill: {workload.inflight_seen}, of which durable: {workload.inflight_durable}"
