@@ -35,11 +35,14 @@ def _big_int(digits: bytes, base: int = 10) -> int:
     )
 
 
+_POW_4000 = 10**4000
+
+
 def _big_str(n: int) -> str:
     """str(n) (n >= 0) without Python's limit on decimal conversion length."""
-    if n < 10**4000:
+    if n < _POW_4000:
         return str(n)
-    hi, lo = divmod(n, 10**4000)
+    hi, lo = divmod(n, _POW_4000)
     return _big_str(hi) + str(lo).zfill(4000)
 
 

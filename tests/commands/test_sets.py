@@ -655,6 +655,23 @@ def test_spop_effects(local: _Local) -> None:
     assert local.server.keyspace.dbs[0].expires[b"h"] == when
 
 
+def test_effects_verbatim(local: _Local) -> None:
+    local.run("SADD", "a", "1", "2", "x")
+    local.run("SADD", "b", "2", "y", "x")
+    for argv in (["SADD", "a", "3", "3"], ["SREM", "a", "3", "zz"], ["SMOVE", "a", "b", "1"],
+                 ["SMOVE", "a", "b", "2"], ["SINTERSTORE", "d", "a", "b"], ["SUNIONSTORE", "d", "a", "b"],
+                 ["SDIFFSTORE", "d", "a", "b"], ["SINTERSTORE", "d", "a", "missing"]):
+        assert local.effects_of(*argv) == [[x.encode() for x in argv]], argv
+    # Nothing changed, nothing logged.
+    for argv in (["SADD", "a", "x"], ["SREM", "a", "nope"], ["SREM", "missing", "x"],
+                 ["SMOVE", "a", "b", "nope"], ["SMOVE", "a", "a", "x"], ["SMOVE", "missing", "a", "x"],
+                 ["SINTERSTORE", "d", "a", "missing"], ["SDIFFSTORE", "d", "a", "a"],
+                 ["SPOP", "missing"], ["SMEMBERS", "a"], ["SINTER", "a", "b"], ["SUNION", "a"],
+                 ["SDIFF", "a", "b"], ["SRANDMEMBER", "a", "-5"], ["SSCAN", "a", "0"],
+                 ["SINTERCARD", "1", "a"], ["SISMEMBER", "a", "x"], ["SCARD", "a"]):
+        assert local.effects_of(*argv) == [], argv
+
+
 def test_spop_and_srandmember_listpack_order(local: _Local) -> None:
     items = [f"k{i}" for i in range(50)]
     local.run("SADD", "s", *items)
@@ -721,7 +738,7 @@ def test_replay_of_effects_rebuilds_the_keyspace(local: _Local) -> None:
             ["SADD", k, *[member() for _ in range(n)]],
             ["SADD", k, *[str(rnd.randint(0, 600)) for _ in range(n)]],
             ["SREM", k, *[member() for _ in range(n)]],
-            ["SPOP", k], ["SPOP", k, str(rnd.randint(0, 200))],
+            ["SPOP", k], ["SPOP", k, str(rnd.randint(0, 200))], ["SPOP", k, str(rnd.randint(100, 300))],
             ["SMOVE", k, k2, member()],
             ["SINTERSTORE", k, k2, k3], ["SUNIONSTORE", k, k2, k3], ["SDIFFSTORE", k, k2, k3],
             ["SDIFFSTORE", k, k2, k3, rnd.choice(keys)],

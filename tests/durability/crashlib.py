@@ -302,6 +302,47 @@ class Maker:
             return [("PERSIST", key)], [0], {}
         return [("PERSIST", key)], [1], {key: Entry(old.kind, old.value, False)}
 
+    def _existing(self, s: State) -> tuple[list[bytes], bytes | None]:
+        group = self.rng.choice((self.strings, self.counters))
+        present = [k for k in group if k in s]
+        return group, self.rng.choice(present) if present else None
+
+    def rename(self, s: State) -> tuple[list[tuple[Any, ...]], list[Any], Change]:
+        group, src = self._existing(s)
+        if src is None:
+            return self.set(s)
+        dst = self.rng.choice(group)
+        if dst == src:
+            return [("RENAME", src, dst)], [b"OK"], {}
+        return [("RENAME", src, dst)], [b"OK"], {src: None, dst: s[src]}
+
+    def copy(self, s: State) -> tuple[list[tuple[Any, ...]], list[Any], Change]:
+        group, src = self._existing(s)
+        dst = self.rng.choice(group)
+        if src is None or dst == src:
+            return self.incr(s)
+        return [("COPY", src, dst, "REPLACE")], [1], {dst: s[src]}
+
+    def mset(self, s: State) -> tuple[list[tuple[Any, ...]], list[Any], Change]:
+        keys = self.rng.sample(self.strings, 3)
+        values = [self.unique() for _ in keys]
+        changes: Change = {k: Entry("string", v, False) for k, v in zip(keys, values)}
+        return [("MSET", *[x for kv in zip(keys, values) for x in kv])], [b"OK"], changes
+
+    def set_get(self, s: State) -> tuple[list[tuple[Any, ...]], list[Any], Change]:
+        key, value = self.rng.choice(self.strings), self.unique()
+        old = s.get(key)
+        return (
+            [("SET", key, value, "GET")],
+            [old.value if old else None],
+            {key: Entry("string", value, False)},
+        )
+
+    def getdel(self, s: State) -> tuple[list[tuple[Any, ...]], list[Any], Change]:
+        key = self.rng.choice(self.strings)
+        old = s.get(key)
+        return [("GETDEL", key)], [old.value if old else None], {key: None}
+
     # The operations a worker picks from, with weights. A new data type's write
     # (LPUSH, ZADD...) is one more method above and one more line here (plus a
     # READERS line); MULTI blocks pick from this table too.
@@ -314,6 +355,11 @@ class Maker:
         ("delete", 2),
         ("expire", 1),
         ("persist", 1),
+        ("rename", 1),
+        ("copy", 1),
+        ("mset", 1),
+        ("set_get", 1),
+        ("getdel", 1),
     ]
 
     def simple(self, s: State) -> Op:

@@ -3,8 +3,8 @@
 The server runs with CAIRN_TEST_VOLATILE_WRITES=1 (log bytes stay in process
 memory until their fdatasync, so a kill loses every unsynced byte, as a power
 cut would) and a small fsync delay that widens the window. Client threads write
-(SET, SET EX, APPEND, INCR/INCRBY, INCRBYFLOAT, DEL, EXPIRE, PERSIST, MULTI/EXEC
-blocks, INCR of one shared counter) in pipelines of 1..3 operations and check
+(SET, SET EX, SET GET, MSET, APPEND, INCR/INCRBY, INCRBYFLOAT, DEL, GETDEL,
+EXPIRE, PERSIST, RENAME, COPY, MULTI/EXEC blocks, INCR of a shared counter) in pipelines of 1..3 operations and check
 every reply against a model. After each kill the server restarts on the same
 directory and the dataset must hold every acknowledged write, with in-flight
 operations only as a prefix per connection and MULTI/EXEC only all-or-nothing

@@ -22,19 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import RawClient, ServerProcess, free_port  # tests/ is on sys.path (conftest)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import cairn.commands  # noqa: F401,E402
-from cairn.commands.context import Client, Server  # noqa: E402
-from cairn.commands.dispatch import execute  # noqa: E402
-from cairn.config import Config  # noqa: E402
-from cairn.durability.local import LocalLog, list_segments  # noqa: E402
-from cairn.snapshots import format as fmt  # noqa: E402
-from cairn.snapshots.builder import build, choose_base  # noqa: E402
-from cairn.snapshots.format import (  # noqa: E402
+import cairn.commands  # noqa: F401
+from cairn.commands.context import Client, Server
+from cairn.commands.dispatch import execute
+from cairn.config import Config
+from cairn.durability.local import LocalLog, list_segments
+from cairn.snapshots import format as fmt
+from cairn.snapshots.builder import build, choose_base
+from cairn.snapshots.format import (
     SnapshotCorrupt,
     SnapshotError,
     list_snapshots,
@@ -42,8 +41,7 @@ from cairn.snapshots.format import (  # noqa: E402
     register_codec,
     write_snapshot,
 )
-from cairn.snapshots.manager import SnapshotManager, recover  # noqa: E402
-from harness import RawClient, ServerProcess, free_port  # noqa: E402
+from cairn.snapshots.manager import SnapshotManager, recover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -418,9 +416,9 @@ def test_corrupt_newest_without_log_cover_stops_with_a_clear_error(
     node.run("SAVE")
     node.close()
     opened.remove(node)
-    ((lsn, path),) = list_snapshots(str(tmp_path / "snapshots"))
+    ((_lsn, path),) = list_snapshots(str(tmp_path / "snapshots"))
     _corrupt(path)
-    with pytest.raises(SnapshotError, match="checksum mismatch.*no older snapshot is left"):
+    with pytest.raises(SnapshotError, match=r"checksum mismatch.*no older snapshot is left"):
         Local(str(tmp_path))
     os.unlink(path)  # no snapshot at all, and the log no longer starts at LSN 1
     with pytest.raises(SnapshotError, match="records before it were trimmed"):
@@ -454,7 +452,7 @@ def test_builder_refuses_a_damaged_log_and_publishes_nothing(tmp_path: Path, ope
     data = bytearray(Path(seg).read_bytes())
     data[len(data) // 2] ^= 1
     Path(seg).write_bytes(bytes(data))
-    with pytest.raises(SnapshotError, match="checksum mismatch|bad record|where LSN"):
+    with pytest.raises(SnapshotError, match=r"checksum mismatch|bad record|where LSN"):
         build(str(tmp_path), 300)
     assert list_snapshots(str(tmp_path / "snapshots")) == []
     assert fmt.temp_files(str(tmp_path / "snapshots")) == []
@@ -591,7 +589,7 @@ def test_bgsave_under_load_then_kill_and_restart(tmp_path: Path) -> None:
                 assert c.raw("SET", key, value) == b"+OK\r\n"
                 acked[key] = value
                 i += 1
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             c.close()
@@ -665,3 +663,83 @@ def test_durability_none_refuses_snapshot_commands(pair2: Any) -> None:
     for cmd in (("SAVE",), ("BGSAVE",), ("BGREWRITEAOF",)):
         reply = pair2.cairn.raw(*cmd)
         assert reply.startswith(b"-ERR snapshots need the transaction log"), reply
+
+
+def _damage_first_segment(node: Local) -> None:
+    """Flip a byte in the middle of the first (closed) segment of a running log."""
+    (_, first), *_rest = list_segments(node.log.directory)
+    assert _rest, "needs more than one segment"
+    data = bytearray(Path(first).read_bytes())
+    data[len(data) // 2] ^= 0x20
+    Path(first).write_bytes(bytes(data))
+
+
+def test_failed_save_reports_and_keeps_log(tmp_path: Path, opened: list[Local]) -> None:
+    node = local(opened, tmp_path)
+    for round_ in range(8):
+        write_some(node, 100, seed=round_)
+        node.flush()  # several batches, so several segments
+    _damage_first_segment(node)
+    segments = list_segments(node.log.directory)
+    reply = node.run("SAVE")
+    assert reply.message.startswith("ERR snapshot failed: ")  # type: ignore[union-attr]
+    fields = dict(node.manager.info_fields())
+    assert fields["rdb_last_bgsave_status"] == "err" and fields["rdb_saves"] == 0
+    assert "checksum mismatch" in fields["cairn_snapshot_last_error"] or "where LSN" in fields[
+        "cairn_snapshot_last_error"]
+    assert list_snapshots(str(tmp_path / "snapshots")) == []
+    assert list_segments(node.log.directory) == segments  # nothing trimmed
+    assert node.server.dirty > 0
+
+
+def test_bgsave_in_process_event_loop(tmp_path: Path, opened: list[Local]) -> None:
+    import asyncio
+
+    node = local(opened, tmp_path, segment_size=1 << 20)
+
+    async def scenario() -> list[Any]:
+        replies = []
+        write_some(node, 500, seed=15)
+        replies.append(node.run("BGSAVE"))
+        replies.append(node.run("BGSAVE"))
+        replies.append(node.run("BGREWRITEAOF"))  # scheduled after the running one
+        fields = dict(node.manager.info_fields())
+        replies.append((fields["rdb_bgsave_in_progress"], fields["aof_rewrite_scheduled"]))
+        upto = node.manager.job.upto if node.manager.job else -1
+        while node.manager.job is not None or node.manager.scheduled:
+            write_some(node, 5, seed=len(replies), prefix="meanwhile")  # the loop keeps serving
+            await asyncio.sleep(0.01)
+        replies.append(upto)
+        return replies
+
+    started, again, aof, progress, upto = asyncio.run(scenario())
+    assert str(started) == "Background saving started"
+    assert again.message == "ERR Background save already in progress"
+    assert str(aof) == "Background append only file rewriting scheduled"
+    assert progress == (1, 1)
+    fields = dict(node.manager.info_fields())
+    assert fields["rdb_saves"] == 2 and fields["aof_rewrites"] == 1
+    lsns = [lsn for lsn, _ in list_snapshots(str(tmp_path / "snapshots"))]
+    assert lsns[0] == upto and len(lsns) == 2 and lsns[1] > upto
+
+
+def test_bgsave_failure_in_process(tmp_path: Path, opened: list[Local]) -> None:
+    import asyncio
+
+    node = local(opened, tmp_path)
+    for round_ in range(8):
+        write_some(node, 100, seed=round_)
+        node.flush()
+    _damage_first_segment(node)
+
+    async def scenario() -> Any:
+        reply = node.run("BGSAVE")
+        while node.manager.job is not None:
+            await asyncio.sleep(0.01)
+        return reply
+
+    assert str(asyncio.run(scenario())) == "Background saving started"
+    fields = dict(node.manager.info_fields())
+    assert fields["rdb_last_bgsave_status"] == "err" and fields["rdb_bgsave_in_progress"] == 0
+    assert list_snapshots(str(tmp_path / "snapshots")) == []
+    assert fmt.temp_files(str(tmp_path / "snapshots")) == []
