@@ -252,6 +252,9 @@ def pop_members(c: Client, key: bytes, s: RedisSet, count: int) -> list[bytes]:
             if not all(is_int64(m) for m in kept):
                 _replace_with_rest(c, key, kept, limits)
                 return popped
+            # Only integers stay: Redis 7.2 would make them a listpack, which no
+            # logged command could rebuild (SADD makes an intset of integers), so
+            # the set stays a hashtable, as in Redis 7.0.
         else:
             order = s.ordered()
             stays = set(random.sample(range(size), remaining))

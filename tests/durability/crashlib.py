@@ -10,7 +10,8 @@
 - ``Workload``/``Worker``: client threads writing against a model of what each
   acknowledged reply implies; ``Workload.verify`` checks a dump against it.
 
-The model: every worker owns its keys (``w<id>:...`` in database ``id % 2``), so
+The model: every worker owns its keys (``w<id>:...`` in database ``id % 2``; the
+last worker has database 2 to itself and also runs FLUSHDB), so
 the state of those keys after its acknowledged operations is known exactly. The
 operations that were sent but not acknowledged when the server died ("in
 flight") may or may not be durable, but only as a prefix (the log is a prefix
@@ -43,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from harness import ServerProcess, encode_command, free_port, wait_for_port
 
 SHARED_COUNTER = b"shared:counter"
-DBS = (0, 1)
+DBS = (0, 1, 2)  # workers share 0 and 1; one worker has 2 to itself (FLUSHDB)
 
 
 # -- processes ------------------------------------------------------------------
@@ -234,9 +235,11 @@ TTL = (100_000, 200_000)  # seconds: nothing expires during a test
 class Maker:
     """Builds the next operation of a worker from its (predicted) state."""
 
-    def __init__(self, wid: int, rng: random.Random) -> None:
+    def __init__(self, wid: int, rng: random.Random, owns_db: bool = False) -> None:
         self.wid = wid
         self.rng = rng
+        self.owns_db = owns_db
+        self.table = self.SIMPLE + ([("flushdb", 1)] if owns_db else [])
         self.seq = 0
         self.strings = [b"w%d:s%d" % (wid, i) for i in range(6)]
         self.counters = [b"w%d:c%d" % (wid, i) for i in range(3)]
@@ -362,8 +365,12 @@ class Maker:
         ("getdel", 1),
     ]
 
+    def flushdb(self, s: State) -> tuple[list[tuple[Any, ...]], list[Any], Change]:
+        """Only for the worker that has a database to itself."""
+        return [("FLUSHDB",)], [b"OK"], dict.fromkeys(s)
+
     def simple(self, s: State) -> Op:
-        names, weights = zip(*self.SIMPLE)
+        names, weights = zip(*self.table)
         name = self.rng.choices(names, weights)[0]
         commands, expected, changes = getattr(self, name)(s)
         return Op(name, commands, expected, changes)
@@ -394,7 +401,7 @@ class Maker:
         roll = self.rng.random()
         if roll < 0.15:
             return self.multi(s)
-        if roll < 0.25:
+        if roll < 0.25 and not self.owns_db:
             return Op("shared", [("INCR", SHARED_COUNTER)], None, {}, shared_incrs=1)
         return self.simple(s)
 
@@ -402,10 +409,10 @@ class Maker:
 class Worker:
     """One client: pipelines 1..max_depth operations at a time and checks every reply."""
 
-    def __init__(self, wid: int, seed: int, max_depth: int = 3) -> None:
+    def __init__(self, wid: int, seed: int, max_depth: int = 3, own_db: int | None = None) -> None:
         self.wid = wid
-        self.db = wid % len(DBS)
-        self.maker = Maker(wid, random.Random(seed))
+        self.db = wid % 2 if own_db is None else own_db
+        self.maker = Maker(wid, random.Random(seed), owns_db=own_db is not None)
         self.max_depth = max_depth
         self.state: State = {}  # after every acknowledged operation
         self.inflight: list[Op] = []  # sent, not acknowledged, server died
@@ -416,9 +423,6 @@ class Worker:
         self.shared_inflight = 0
         self.errors: list[str] = []
         self.thread: threading.Thread | None = None
-
-    def prefix(self) -> bytes:
-        return b"w%d:" % self.wid
 
     def start(self, port: int, stop: threading.Event) -> None:
         self.thread = threading.Thread(target=self._run, args=(port, stop), daemon=True)
@@ -493,7 +497,10 @@ class Workload:
 
     @classmethod
     def create(cls, n: int, seed: int, max_depth: int = 3) -> Workload:
-        return cls([Worker(i, seed * 1000 + i, max_depth) for i in range(n)])
+        """n workers; the last one alone in database 2 (so it may FLUSHDB)."""
+        workers = [Worker(i, seed * 1000 + i, max_depth) for i in range(n - 1)]
+        workers.append(Worker(n - 1, seed * 1000 + n - 1, max_depth, own_db=2))
+        return cls(workers)
 
     def run(self, port: int) -> threading.Event:
         """Start every worker; set the returned event to stop them after their batch."""
