@@ -304,7 +304,7 @@ def lmpop(c: Client, argv: list[bytes]) -> Any:
 def lmove(c: Client, argv: list[bytes]) -> Any:
     wherefrom = parse_where(argv[3])
     whereto = parse_where(argv[4])
-    return move(c, argv[1], argv[2], wherefrom, LEFT)
+    return move(c, argv[1], argv[2], wherefrom, whereto)
 
 
 @command("rpoplpush", 3, "write denyoom", group=G, since="1.2.0",

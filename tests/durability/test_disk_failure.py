@@ -143,7 +143,7 @@ def test_full_disk_misconf_then_resume_without_loss(tmp_path: Path, tiny_fs: Pat
         failed_at = time.monotonic()
         filler.unlink()
         resumed = None
-        while time.monotonic() - failed_at < 15:
+        while time.monotonic() - failed_at < 10:
             reply = other.call("SET", "after:probe", "1")
             if reply == b"OK":
                 resumed = time.monotonic() - failed_at
@@ -151,7 +151,7 @@ def test_full_disk_misconf_then_resume_without_loss(tmp_path: Path, tiny_fs: Pat
                 break
             assert is_error(reply, "MISCONF"), reply
             time.sleep(0.1)
-        assert resumed is not None, "writes were still refused 15 s after space was freed"
+        assert resumed is not None and resumed < 5, f"writes refused for {time.monotonic() - failed_at:.1f} s after space was freed"
         assert other.call("PING") == b"PONG"
         if held_key is not None:
             conn.sock.settimeout(30)
@@ -284,8 +284,8 @@ def test_kill_and_restart_while_the_disk_is_still_full(tmp_path: Path, tiny_fs: 
         assert conn.call("SET", "after", "1") == b"OK"
         acked[b"after"] = b"1"
         conn.close()
-        data = dump(server.port, dbs=(0,))
-        assert {k: v for (_db, k), (_t, v, _e) in data.items()} == acked
+        final = dump(server.port, dbs=(0,))
+        assert {k: v for (_db, k), (_t, v, _e) in final.items()} == acked
     finally:
         server.kill()
 
