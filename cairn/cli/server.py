@@ -101,7 +101,6 @@ def build_server(config: Config) -> Server:
     """
     import cairn.commands  # noqa: F401  (registers every command)
     from cairn.commands.context import Server
-    from cairn.commands.replay import Replayer
 
     server = Server(config)
     if config["durability"] == "none":
@@ -109,6 +108,8 @@ def build_server(config: Config) -> Server:
         return server
     from cairn.durability.local import LocalLog
     from cairn.durability.log import LogCorrupt, LogUnavailable
+    from cairn.snapshots.format import SnapshotError
+    from cairn.snapshots.manager import recover
 
     hooks = _test_hooks()
     local = LocalLog(
@@ -116,10 +117,9 @@ def build_server(config: Config) -> Server:
     )
     started = time.perf_counter()
     try:
-        records = local.open()
-        replayer = Replayer(server)
-        for lsn, effects in records:
-            replayer.apply_record(lsn, effects)
+        records, snapshot_lsn = recover(server, config["dir"], local)
+    except SnapshotError as exc:
+        raise StartupError(f"cannot recover from the snapshots: {exc}") from None
     except LogCorrupt as exc:
         raise StartupError(
             f"the transaction log is corrupt: {exc}. Nothing was skipped. "
@@ -130,14 +130,15 @@ def build_server(config: Config) -> Server:
         raise StartupError(f"cannot open the transaction log: {exc}") from None
     elapsed = time.perf_counter() - started
     log.info(
-        "DB loaded from the transaction log: %d records in %.3f seconds (%d keys)",
-        replayer.records,
+        "DB loaded: snapshot at LSN %d + %d log records in %.3f seconds (%d keys)",
+        snapshot_lsn,
+        records,
         elapsed,
         sum(len(db) for db in server.keyspace.dbs),
     )
     server.log = local
     server.recovery_seconds = elapsed
-    server.recovered_records = replayer.records
+    server.recovered_records = records
     server.keyspace.track_pending = True
     return server
 

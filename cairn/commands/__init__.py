@@ -14,6 +14,7 @@ FAMILIES = (
     "introspection",
     "persistence",
     "lists",
+    "lists_blocking",
     "hashes",
     "sets",
     "zsets",

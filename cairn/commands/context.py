@@ -126,6 +126,7 @@ class Server:
         self.latency_threshold = self.config["latency-monitor-threshold"]
         self.config.on_change("slowlog-log-slower-than", lambda v: setattr(self, "slowlog_threshold", v))
         self.config.on_change("latency-monitor-threshold", lambda v: setattr(self, "latency_threshold", v))
+        self.snapshots: Any = None  # the snapshot manager (durability local)
         self.recovery_seconds = 0.0
         self.recovered_records = 0
         from cairn.commands.keys import sync_policy

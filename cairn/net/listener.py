@@ -102,6 +102,8 @@ class Node:
                 log.debug("active expire removed %d keys", removed)
             self._close_idle_clients()
             self._maybe_resume_log()
+            if server.snapshots is not None:
+                server.snapshots.cron()  # automatic snapshots by log size
 
     def _maybe_resume_log(self) -> None:
         """After a write/fsync failure, re-check the log about once a second (off
@@ -155,6 +157,8 @@ class Node:
             conn.close()
         for srv in self.listeners:
             await srv.wait_closed()
+        if self.server.snapshots is not None:
+            await self.server.snapshots.close()  # stops a running builder
         self.server.log.close()
 
 

@@ -116,7 +116,7 @@ class SnapshotManager:
                 os.unlink(stale)
             except FileNotFoundError:
                 pass
-        server.snapshots = self  # type: ignore[attr-defined]
+        server.snapshots = self
 
     # -- the builder ------------------------------------------------------------
     def builder_argv(self, upto: int) -> list[str]:

@@ -3,9 +3,8 @@
 In-process tests run a ``Server`` over a real ``LocalLog`` in a temporary data
 directory (recovered with ``cairn.snapshots.manager.recover``, commands through
 ``dispatch.execute`` so every write reaches the log). Process tests start
-``cairn-server`` through a small launcher that wires ``recover`` into
-``build_server`` and the automatic-snapshot check into the node's cron, as the
-lead's change to cli/server.py and net/listener.py will (see WIRED below).
+``python -m cairn``, whose start-up recovers through ``recover`` and whose cron
+runs the automatic-snapshot check.
 """
 
 from __future__ import annotations
@@ -45,51 +44,11 @@ from cairn.snapshots.manager import SnapshotManager, recover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# The start-up and cron wiring the lead adds to cli/server.py and net/listener.py,
-# applied by a launcher so process tests run the real server with snapshots.
-WIRED = r"""
-import os, sys, time
-import cairn.cli.server as cs
-import cairn.net.listener as nl
-
-def build_server(config):
-    import cairn.commands
-    from cairn.commands.context import Server
-    from cairn.durability.local import LocalLog
-    from cairn.snapshots.format import SnapshotError
-    from cairn.snapshots.manager import recover
-    server = Server(config)
-    local = LocalLog(os.path.join(config["dir"], "log"), segment_size=config["log-segment-size"])
-    started = time.perf_counter()
-    try:
-        records, lsn = recover(server, config["dir"], local)
-    except SnapshotError as exc:
-        raise cs.StartupError(f"cannot recover: {exc}") from None
-    server.log = local
-    server.recovery_seconds = time.perf_counter() - started
-    server.recovered_records = records
-    server.keyspace.track_pending = True
-    print(f"RECOVERED snapshot_lsn={lsn} records={records} "
-          f"seconds={server.recovery_seconds:.3f}", flush=True)
-    return server
-
-cs.build_server = build_server
-_idle = nl.Node._close_idle_clients
-def _cron_hook(self):
-    _idle(self)
-    manager = getattr(self.server, "snapshots", None)
-    if manager is not None:
-        manager.cron()
-nl.Node._close_idle_clients = _cron_hook
-sys.exit(cs.main(sys.argv[1:]))
-"""
-
-
 def start_wired(workdir: str, *extra: str, port: int | None = None,
                 builder_delay: float = 0.0) -> ServerProcess:
     port = port or free_port()
     argv = [
-        sys.executable, "-c", WIRED,
+        sys.executable, "-m", "cairn",
         "--port", str(port), "--bind", "127.0.0.1",
         "--dir", os.path.join(workdir, "data"),
         *extra,
@@ -615,7 +574,7 @@ def test_bgsave_under_load_then_kill_and_restart(tmp_path: Path) -> None:
         proc.kill()
         proc = start_wired(str(tmp_path), "--log-segment-size", "32kb", port=proc.port)
         log_text = proc.log_text()
-        assert f"RECOVERED snapshot_lsn={snap_lsn}" in log_text or "RECOVERED snapshot_lsn=" in log_text
+        assert f"DB loaded: snapshot at LSN {snap_lsn} " in log_text
         client = RawClient(proc.port)
         try:
             for key, value in acked.items():
