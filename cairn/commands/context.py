@@ -91,6 +91,7 @@ class Server:
         self.registry: Registry = REGISTRY
         self.keyspace = Keyspace(self.config["databases"])
         self.log: TransactionLog = log or MemoryLog()
+        self.keyspace.writes_refused = lambda: self.log.failure is not None
         self.clients: dict[int, Client] = {}
         self.monitors: list[Client] = []
         self.started = time.time()

@@ -121,9 +121,6 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
     if type(reply) is Block:
         server.blocking.park(client, cmd, argv, reply)
         return BLOCKED, 0
-    if cmd.reads_keyspace:
-        # KEYS, SCAN, DBSIZE, RANDOMKEY... read the whole keyspace.
-        return reply, server.log.last_lsn
     return reply, keyspace.read_barrier
 
 
@@ -172,6 +169,10 @@ def call(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any
         server.dirty += changed
         if cmd.effects == VERBATIM:
             client.db.propagate(argv)
+    if cmd.reads_keyspace:
+        # KEYS, SCAN, DBSIZE, RANDOMKEY, INFO... read the whole keyspace (also
+        # inside EXEC): their reply waits for every record appended so far.
+        keyspace.read_barrier = server.log.last_lsn
     cmd.calls += 1
     cmd.usec += elapsed_us
     client.commands_processed += 1

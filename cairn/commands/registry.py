@@ -497,7 +497,7 @@ class Registry:
             raise ValueError(f"{cmd.name} declares effects but is not flagged write")
         if cmd.getkeys is None:
             cmd.getkeys = default_getkeys(cmd.name, cmd.key_specs)
-        cmd.reads_keyspace = "readonly" in cmd.flags and not cmd.key_specs
+        cmd.reads_keyspace = ("readonly" in cmd.flags and not cmd.key_specs) or cmd.name == "info"
         if "|" in cmd.name:
             parent_name, sub = cmd.name.split("|", 1)
             parent = self.commands[parent_name.encode()]

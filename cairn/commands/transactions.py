@@ -68,6 +68,10 @@ def exec_(c: Client, argv: list[bytes]) -> Any:
     server = c.server
     keyspace = server.keyspace
     if c.dirty_cas or _watched_key_expired(c):
+        # The abort reveals that a watched key changed: wait until that change is durable.
+        for db, key, _expired in c.watched:
+            if db.pending or db.pending_all:
+                db.note_read(key)
         _discard(c)
         return NULL_ARRAY
     queue = c.multi_queue

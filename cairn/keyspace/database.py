@@ -75,6 +75,9 @@ class Keyspace:
         # Called with (db, key) whenever a key changes; set by keyspace users
         # (keyspace notifications, client-side caching). None means nobody listens.
         self.on_modified: Callable[[Database, bytes], None] | None = None
+        # True while the log refuses writes (set by the server): lazy expiry then
+        # hides expired keys without deleting them.
+        self.writes_refused: Callable[[], bool] = lambda: False
 
     def refresh_time(self) -> None:
         if not self.frozen_time:
@@ -179,7 +182,7 @@ class Database:
     def lookup(self, key: bytes, touch: bool = True) -> Any:
         """The live value of a key, or None. Expired keys are deleted here."""
         if self.pending or self.pending_all:
-            self._read_pending(key)
+            self.note_read(key)
         value = self.data.get(key)
         if value is None:
             return None
@@ -340,7 +343,7 @@ class Database:
         self.keyspace.effects.append((self.id, argv))
 
     # -- WATCH ---------------------------------------------------------------
-    def _read_pending(self, key: bytes) -> None:
+    def note_read(self, key: bytes) -> None:
         """The reply of this command must wait for the record that changed ``key``."""
         ks = self.keyspace
         lsn = max(self.pending.get(key, 0), self.pending_all)
@@ -378,8 +381,15 @@ class Database:
         return when is not None and when <= self.keyspace.time_ms
 
     def _expire_lazily(self, key: bytes) -> bool:
-        if self.keyspace.replaying:
+        """An expired key found by a lookup: delete it (and log the DEL). Returns
+        whether the key counts as gone; during replay expiry arrives as DELs."""
+        ks = self.keyspace
+        if ks.replaying:
             return False
+        if ks.writes_refused():
+            # The DEL could not be made durable: the key reads as missing but
+            # stays until the log works again (a reply must not wait on it).
+            return True
         self._delete_expired(key)
         return True
 

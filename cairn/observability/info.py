@@ -285,7 +285,7 @@ def _persistence(server: Server) -> Fields:
         ("aof_last_bgrewrite_status", "ok"),
         ("aof_rewrites", 0),
         ("aof_rewrites_consecutive_failures", 0),
-        ("aof_last_write_status", "ok"),
+        ("aof_last_write_status", "ok" if server.log.failure is None else "err"),
         ("aof_last_cow_size", 0),
         ("module_fork_in_progress", 0),
         ("module_fork_last_cow_size", 0),
@@ -300,6 +300,13 @@ def _persistence(server: Server) -> Fields:
             ("aof_delayed_fsync", 0),
         ]
     fields.append(("durability", config["durability"]))
+    log_info = getattr(server.log, "info", None)
+    if log_info is not None:
+        fields += [(f"cairn_{name}", value) for name, value in log_info().items()]
+    fields += [
+        ("cairn_recovered_records", server.recovered_records),
+        ("cairn_recovery_seconds", f"{server.recovery_seconds:.3f}"),
+    ]
     return fields
 
 

@@ -277,24 +277,13 @@ def race(
     return replies, got_at, time.monotonic()
 
 
-_WHOLE_KEYSPACE_BUG = (
-    "BUG: inside MULTI/EXEC a whole-keyspace read (KEYS, SCAN, DBSIZE, RANDOMKEY) does "
-    "not wait for pending writes: dispatch.execute applies the last_lsn barrier only to "
-    "the top-level command, not to commands that EXEC runs through call()"
-)
-
-
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 EXEC_READS = [
     pytest.param(("GET", "{k}"), "create", id="GET"),
     pytest.param(("EXISTS", "{k}"), "delete", id="EXISTS"),
-    pytest.param(("DBSIZE",), "create", id="DBSIZE", marks=_xfail(_WHOLE_KEYSPACE_BUG)),
-    pytest.param(("KEYS", "{k}"), "create", id="KEYS", marks=_xfail(_WHOLE_KEYSPACE_BUG)),
-    pytest.param(("SCAN", 0, "MATCH", "{k}"), "create", id="SCAN", marks=_xfail(_WHOLE_KEYSPACE_BUG)),
-    pytest.param(("RANDOMKEY",), "delete", id="RANDOMKEY", marks=_xfail(_WHOLE_KEYSPACE_BUG)),
+    pytest.param(("DBSIZE",), "create", id="DBSIZE"),
+    pytest.param(("KEYS", "{k}"), "create", id="KEYS"),
+    pytest.param(("SCAN", 0, "MATCH", "{k}"), "create", id="SCAN"),
+    pytest.param(("RANDOMKEY",), "delete", id="RANDOMKEY"),
 ]
 
 
@@ -322,11 +311,6 @@ def test_reads_inside_exec_wait_for_pending_writes(
     )
 
 
-@_xfail(
-    "BUG: EXEC aborted by a WATCHed key answers nil at once, although the write that "
-    "touched the key is not durable yet (transactions.exec_ returns NULL_ARRAY without "
-    "raising keyspace.read_barrier to the watched keys' pending LSNs)"
-)
 def test_exec_aborted_by_a_pending_write_waits_for_it(server: Server, conns: list[Conn]) -> None:
     key = f"dirty:watch:{os.urandom(4).hex()}"
     a, b = connect(server, conns), connect(server, conns)
@@ -343,10 +327,6 @@ def test_exec_aborted_by_a_pending_write_waits_for_it(server: Server, conns: lis
     assert got_at >= acked_at - MARGIN, f"EXEC said nil {acked_at - got_at:.3f} s before the write was durable"
 
 
-@_xfail(
-    "BUG: INFO keyspace counts keys whose creation is not durable yet (INFO's reply has "
-    "no barrier; it reads the whole keyspace like DBSIZE)"
-)
 def test_info_keyspace_waits_for_pending_writes(server: Server, conns: list[Conn]) -> None:
     conn = connect(server, conns)
     assert conn.call("SELECT", 6) == b"OK"

@@ -290,12 +290,6 @@ def test_kill_and_restart_while_the_disk_is_still_full(tmp_path: Path, tiny_fs: 
         server.kill()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: while the log is failed, a read that lazily expires a key logs a DEL that "
-    "cannot commit, and the read's reply waits for it (until the disk is fixed); the key "
-    "stays pending, so later reads of it hang too",
-)
 def test_reads_of_expired_keys_keep_working_while_the_disk_is_full(
     tmp_path: Path, tiny_fs: Path
 ) -> None:
