@@ -17,6 +17,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from cairn.commands.errors import CommandError
+from cairn.protocol import ErrorReply
 
 if TYPE_CHECKING:
     from cairn.commands.context import Client, Server
@@ -27,12 +28,15 @@ if TYPE_CHECKING:
 class Block:
     """Returned by a handler that must wait for one of ``keys`` to change."""
 
-    __slots__ = ("keys", "timeout", "timeout_reply")
+    __slots__ = ("keys", "multi_reply", "timeout", "timeout_reply")
 
-    def __init__(self, keys: list[bytes], timeout: float, timeout_reply: Any) -> None:
+    def __init__(self, keys: list[bytes], timeout: float, timeout_reply: Any,
+                 multi_reply: Any = ...) -> None:
         self.keys = keys
         self.timeout = timeout  # seconds; 0 waits forever
         self.timeout_reply = timeout_reply
+        # What the command answers where it cannot block (inside MULTI/EXEC, scripts).
+        self.multi_reply = timeout_reply if multi_reply is ... else multi_reply
 
 
 def parse_timeout(arg: bytes) -> float:
@@ -159,6 +163,8 @@ class BlockingRegistry:
                 client.db = saved_db
                 if isinstance(reply, Block):
                     continue  # still nothing for it (e.g. the key holds too few)
+                if isinstance(reply, ErrorReply) and reply.message.startswith("WRONGTYPE"):
+                    continue  # like Redis, a key of another type does not end the wait
                 lsn = keyspace.read_barrier
                 if keyspace.effects:
                     lsn = server.log.append(keyspace.take_effects())

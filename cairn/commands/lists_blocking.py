@@ -18,6 +18,7 @@ from cairn.commands.lists import LEFT, RIGHT, move, parse_mpop, parse_where, pop
 from cairn.commands.registry import CUSTOM, command, ks
 from cairn.protocol import NULL_ARRAY
 
+NULL_BULK = None  # a null bulk string ($-1 in RESP2)
 G = "list"
 _FLAGS = "write blocking"
 
@@ -68,7 +69,7 @@ def _bmove(c: Client, src: bytes, dst: bytes, wherefrom: int, whereto: int, time
     moved = move(c, src, dst, wherefrom, whereto, propagate=True)
     if moved is not None:
         return moved
-    return Block([src], timeout, NULL_ARRAY)
+    return Block([src], timeout, NULL_ARRAY, multi_reply=NULL_BULK)
 
 
 _MOVE_KEYS = (ks("RW ACCESS DELETE", 1), ks("RW INSERT", 2))

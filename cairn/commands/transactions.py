@@ -87,7 +87,7 @@ def exec_(c: Client, argv: list[bytes]) -> Any:
         for cmd, cmd_argv in queue:
             reply = call(server, c, cmd, cmd_argv)
             if type(reply) is Block:  # blocking commands never block inside EXEC
-                reply = reply.timeout_reply
+                reply = reply.multi_reply
             replies.append(reply)
     finally:
         keyspace.frozen_time = False
