@@ -18,6 +18,9 @@ FAMILIES = (
     "hashes",
     "sets",
     "zsets",
+    "bitmaps",
+    "hyperloglog",
+    "dump",
 )
 
 for _family in FAMILIES:
