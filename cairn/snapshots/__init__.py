@@ -20,4 +20,4 @@ from cairn.snapshots.format import (
 __all__ = ["SnapshotCorrupt", "SnapshotError", "pack_items", "register_codec", "unpack_items"]
 
 # Register the collection types' codecs wherever snapshots are used.
-from cairn.snapshots import codecs as _codecs  # noqa: E402, F401
+from cairn.snapshots import codecs as _codecs  # noqa: F401
