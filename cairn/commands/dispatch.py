@@ -18,6 +18,7 @@ from cairn.durability.log import misconf_error
 from cairn.protocol import QUEUED, ErrorReply
 
 _now = time.time
+_perf = time.perf_counter
 
 # Commands that run at once inside MULTI instead of being queued.
 _MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
@@ -70,9 +71,11 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
     cmd = _BY_RAW_NAME.get(argv[0])
     if cmd is not None:
         arity = cmd.arity
-        argc = len(argv)
-        if (arity > 0 and argc != arity) or argc < -arity:
-            cmd = None  # resolve() reports it
+        if arity > 0:
+            if len(argv) != arity:
+                cmd = None  # resolve() reports it
+        elif len(argv) < -arity:
+            cmd = None
     if cmd is None:
         try:
             cmd = resolve(server, argv)
@@ -109,11 +112,37 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
     if not keyspace.frozen_time:
         keyspace.time_ms = int(_now() * 1000)
     keyspace.read_barrier = 0
-    reply = call(server, client, cmd, argv)
+    # call(), inlined: the same steps in the same order (see call()).
+    dirty_before = keyspace.dirty
+    start = _perf()
+    try:
+        reply = cmd.handler(client, argv)  # type: ignore[misc]
+    except ErrorReply as exc:
+        reply = exc
+        cmd.failed_calls += 1
+        server.count_error(exc.message)
+    elapsed_us = int((_perf() - start) * 1_000_000)
+    changed = keyspace.dirty - dirty_before
+    if changed:
+        server.dirty += changed
+        if cmd.effects == VERBATIM:
+            client.db.propagate(argv)
+    if cmd.reads_keyspace:
+        keyspace.read_barrier = server.log.last_lsn
+    cmd.calls += 1
+    cmd.usec += elapsed_us
+    client.commands_processed += 1
+    client.last_command = cmd.name
+    server.stat_commands += 1
+    threshold = server.slowlog_threshold
+    if (threshold >= 0 and elapsed_us >= threshold) or server.latency_threshold or server.monitors:
+        _after_call(server, client, cmd, argv, elapsed_us)
+
     if keyspace.effects:
         # (A blocked command may still have expired a key lazily: that DEL is logged.)
         lsn = server.log.append(keyspace.take_effects())
-        keyspace.mark_pending(lsn)
+        if keyspace.modified:
+            keyspace.mark_pending(lsn)
         if server.blocking.ready:
             server.blocking.serve_ready()
         if type(reply) is not Block:
@@ -156,14 +185,14 @@ def call(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any
     """Execute a resolved command: handler, verbatim effects, statistics, slowlog."""
     keyspace = server.keyspace
     dirty_before = keyspace.dirty
-    start = time.perf_counter()
+    start = _perf()
     try:
         reply = cmd.handler(client, argv)  # type: ignore[misc]
     except ErrorReply as exc:
         reply = exc
         cmd.failed_calls += 1
         server.count_error(exc.message)
-    elapsed_us = int((time.perf_counter() - start) * 1_000_000)
+    elapsed_us = int((_perf() - start) * 1_000_000)
     changed = keyspace.dirty - dirty_before
     if changed:
         server.dirty += changed
@@ -179,6 +208,14 @@ def call(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any
     client.last_command = cmd.name
     server.stat_commands += 1
     threshold = server.slowlog_threshold
+    if (threshold >= 0 and elapsed_us >= threshold) or server.latency_threshold or server.monitors:
+        _after_call(server, client, cmd, argv, elapsed_us)
+    return reply
+
+
+def _after_call(server: Server, client: Client, cmd: Command, argv: list[bytes], elapsed_us: int) -> None:
+    """SLOWLOG, LATENCY and MONITOR, in that order, after a call."""
+    threshold = server.slowlog_threshold
     if threshold >= 0 and elapsed_us >= threshold and "skip_slowlog" not in cmd.flags:
         _slowlog_add(server, client, argv, elapsed_us)
     latency_ms = server.latency_threshold
@@ -189,7 +226,6 @@ def call(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any
         record_latency(server, event, elapsed_us // 1000)
     if server.monitors and "skip_monitor" not in cmd.flags and "admin" not in cmd.flags:
         _feed_monitors(server, client, argv)
-    return reply
 
 
 def _slowlog_add(server: Server, client: Client, argv: list[bytes], elapsed_us: int) -> None:

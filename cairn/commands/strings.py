@@ -147,7 +147,7 @@ def set_(c: Client, argv: list[bytes]) -> Any:
     if len(argv) == 3:
         db = c.db
         db.set(argv[1], argv[2])
-        db.propagate(argv)
+        db.keyspace.effects.append((db.id, argv))  # db.propagate(argv)
         return OK
     return _set_with_options(c, argv)
 
@@ -308,8 +308,10 @@ def mset(c: Client, argv: list[bytes]) -> Any:
     if len(argv) % 2 == 0:
         raise errors.wrong_arity("mset")
     db_set = c.db.set
-    for i in range(1, len(argv), 2):
-        db_set(argv[i], argv[i + 1])
+    pairs = iter(argv)
+    next(pairs)
+    for key, value in zip(pairs, pairs):
+        db_set(key, value)
     return OK
 
 
@@ -495,7 +497,24 @@ _COUNTER_KEYS = ks("RW ACCESS UPDATE")
          summary="Increments the integer value of a key by one. Uses 0 as initial value if the "
                  "key doesn't exist.")
 def incr(c: Client, argv: list[bytes]) -> Any:
-    return _incr(c, argv[1], 1)
+    # _incr(c, argv[1], 1), inlined.
+    db = c.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        db.set(key, b"1", True)
+        return 1
+    t = type(value)
+    if t is not bytes and t is not bytearray:
+        raise _wrongtype()
+    current = to_int(value)
+    if current is None:
+        raise _not_integer()
+    new = current + 1
+    if new > I64_MAX:
+        raise CommandError(errors.OVERFLOW)
+    db.set(key, b"%d" % new, True)
+    return new
 
 
 @command("decr", 2, "write denyoom fast", group=G, since="1.0.0", keys=_COUNTER_KEYS, acl=_S,

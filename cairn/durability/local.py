@@ -39,12 +39,11 @@ from dataclasses import dataclass, field
 
 from cairn.durability.log import Effect, LogCorrupt, LogTrimmed, LogUnavailable
 from cairn.durability.record import (
-    FLAG_BATCH_END,
     RecordError,
     Scan,
     encode_effects,
+    frame_batch,
     iter_segment,
-    record_from_payload,
     scan_segment,
     torn_tail,
 )
@@ -298,7 +297,9 @@ class LocalLog:
     def append(self, effects: list[Effect]) -> int:
         """Number and buffer one record; returns its LSN. Never waits for the disk."""
         payload = encode_effects(effects)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if not self._open:
                 raise LogUnavailable("the transaction log is not open")
             lsn = self.last_lsn + 1
@@ -307,6 +308,8 @@ class LocalLog:
             if self._idle:
                 self._idle = False
                 self._wake.notify()
+        finally:
+            lock.release()
         return lsn
 
     def subscribe(self, listener: Callable[[int], None]) -> None:
@@ -356,11 +359,7 @@ class LocalLog:
         if self._durable_end >= self.segment_size:
             self._what = "creating a segment"
             self._rollover(first)
-        epoch = self.epoch
-        records = [record_from_payload(lsn, epoch, payload) for lsn, payload in batch[:-1]]
-        lsn, payload = batch[-1]
-        records.append(record_from_payload(lsn, epoch, payload, FLAG_BATCH_END))
-        data = b"".join(records) if len(records) > 1 else records[0]
+        data = frame_batch(batch, self.epoch)
         view = memoryview(data)
         fd = self._fd
         self._what = "write"

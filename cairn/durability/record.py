@@ -98,6 +98,8 @@ _INT = [b":%d\r\n" % n for n in range(16)]
 
 _pack_command: Any = hiredis.pack_command  # typed narrowly upstream; takes bytes args
 _ONE_EFFECT = [b"*2\r\n:%d\r\n" % i for i in range(16)]
+_ONE_EFFECT_2 = [head + b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" for head in _ONE_EFFECT]
+_ONE_EFFECT_3 = [head + b"*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" for head in _ONE_EFFECT]
 
 
 def encode_effects(effects: list[Effect]) -> bytes:
@@ -105,7 +107,19 @@ def encode_effects(effects: list[Effect]) -> bytes:
     try:
         if len(effects) == 1:
             db, argv = effects[0]
-            head = _ONE_EFFECT[db] if 0 <= db < 16 else b"*2\r\n:%d\r\n" % db
+            if 0 <= db < 16:
+                # The commonest shapes (SET k v, INCR k...) formatted in one go:
+                # the same bytes as pack_command, for less.
+                n = len(argv)
+                if n == 3:
+                    a, b, c = argv
+                    return _ONE_EFFECT_3[db] % (len(a), a, len(b), b, len(c), c)
+                if n == 2:
+                    a, b = argv
+                    return _ONE_EFFECT_2[db] % (len(a), a, len(b), b)
+                head = _ONE_EFFECT[db]
+            else:
+                head = b"*2\r\n:%d\r\n" % db
             return head + _pack_command(tuple(argv))
         count = 2 * len(effects)
         parts = [_ARRAY[count] if count < 64 else b"*%d\r\n" % count]
@@ -145,6 +159,26 @@ def record_from_payload(lsn: int, epoch: int, payload: bytes, flags: int = 0) ->
     body = _BODY.pack(VERSION, flags, 0, lsn, epoch, len(payload))
     crc = _crc_extend(crc32c(body), payload)
     return b"".join((MAGIC, _CRC.pack(crc), body, payload))
+
+
+def frame_batch(batch: list[tuple[int, bytes]], epoch: int) -> bytes:
+    """The records of one group-commit batch, framed and joined: the same bytes as
+    ``record_from_payload`` for each, FLAG_BATCH_END on the last."""
+    parts: list[bytes] = []
+    append = parts.append
+    pack = _BODY.pack
+    pack_crc = _CRC.pack
+    last = len(batch) - 1
+    for i, (lsn, payload) in enumerate(batch):
+        size = len(payload)
+        if size > MAX_PAYLOAD:
+            raise ValueError("record payload over 4 GiB")
+        body = pack(VERSION, FLAG_BATCH_END if i == last else 0, 0, lsn, epoch, size)
+        append(MAGIC)
+        append(pack_crc(_crc_extend(crc32c(body), payload)))
+        append(body)
+        append(payload)
+    return b"".join(parts)
 
 
 def with_flags(record: bytes, flags: int) -> bytes:

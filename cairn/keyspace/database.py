@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -69,7 +68,13 @@ class Keyspace:
         self.track_pending = False  # on when the log is really durable
         self.modified: list[tuple[Database, bytes | None]] = []
         self.read_barrier = 0  # highest pending LSN the current command read
-        self._pending_queue: deque[tuple[int, Database, bytes | None]] = deque()
+        # Marks are not removed one by one as records commit: a mark whose LSN is
+        # committed is harmless (a barrier at or below ``committed`` never waits).
+        # They are all dropped when everything marked is durable, and swept when
+        # they pile up (see release_pending).
+        self._pending_top = 0  # highest LSN marked since the last clear
+        self._pending_marks = 0  # marks made since the last clear or sweep
+        self._pending_sweep_at = 4096
         self.stat_hits = 0
         self.stat_misses = 0
         # Called with (db, key) whenever a key changes; set by keyspace users
@@ -88,25 +93,43 @@ class Keyspace:
         modified = self.modified
         if not modified:
             return
-        queue = self._pending_queue
         for db, key in modified:
             if key is None:
                 db.pending_all = lsn
             else:
                 db.pending[key] = lsn
-            queue.append((lsn, db, key))
+        self._pending_top = lsn
+        self._pending_marks += len(modified)
         modified.clear()
 
     def release_pending(self, committed: int) -> None:
         """Forget pending marks up to the committed LSN (on the loop's thread)."""
-        queue = self._pending_queue
-        while queue and queue[0][0] <= committed:
-            lsn, db, key = queue.popleft()
-            if key is None:
-                if db.pending_all <= committed:
-                    db.pending_all = 0
-            elif db.pending.get(key) == lsn:
-                del db.pending[key]
+        top = self._pending_top
+        if not top:
+            return
+        if top <= committed:
+            # Every mark is durable: forget them all at once.
+            for db in self.dbs:
+                if db.pending:
+                    db.pending.clear()
+                db.pending_all = 0
+            self._pending_top = 0
+            self._pending_marks = 0
+            self._pending_sweep_at = 4096
+            return
+        sweep = self._pending_marks > self._pending_sweep_at
+        live = 0
+        for db in self.dbs:
+            if db.pending_all and db.pending_all <= committed:
+                db.pending_all = 0
+            pending = db.pending
+            if sweep and pending:
+                for key in [k for k, lsn in pending.items() if lsn <= committed]:
+                    del pending[key]
+                live += len(pending)
+        if sweep:
+            self._pending_marks = live
+            self._pending_sweep_at = 2 * live + 4096
 
     def take_effects(self) -> list[Effect]:
         effects = self.effects
@@ -201,12 +224,25 @@ class Database:
 
     def lookup_read(self, key: bytes) -> Any:
         """lookup() that also counts keyspace hits and misses."""
-        value = self.lookup(key)
+        # lookup(), inlined: the hot path of every read command.
+        if self.pending or self.pending_all:
+            self.note_read(key)
+        value = self.data.get(key)
         ks = self.keyspace
         if value is None:
             ks.stat_misses += 1
+            return None
+        expires = self.expires
+        if expires:
+            when = expires.get(key)
+            if when is not None and when <= ks.time_ms and self._expire_lazily(key):
+                ks.stat_misses += 1
+                return None
+        if ks.lfu_policy:
+            self.lfu_access(key)
         else:
-            ks.stat_hits += 1
+            self.atime[key] = ks.lru_clock
+        ks.stat_hits += 1
         return value
 
     def exists(self, key: bytes) -> bool:
@@ -287,10 +323,11 @@ class Database:
 
     # -- writing -----------------------------------------------------------
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        data = self.data
         index = self.scan_index
-        if index is not None and key not in self.data:
+        if index is not None and key not in data:
             index.add(key)
-        self.data[key] = value
+        data[key] = value
         ks = self.keyspace
         if ks.lfu_policy:
             # A new value starts with LFU_INIT_VAL; an overwrite keeps the old counter.
@@ -300,7 +337,18 @@ class Database:
             self.atime[key] = ks.lru_clock
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
-        self.signal_modified(key)
+        # signal_modified(key), inlined (the hot path of every write).
+        ks.dirty += 1
+        if ks.track_pending:
+            ks.modified.append((self, key))
+        if self.watched:
+            clients = self.watched.get(key)
+            if clients:
+                for client in clients:
+                    client.dirty_cas = True
+        hook = ks.on_modified
+        if hook is not None:
+            hook(self, key)
 
     def delete(self, key: bytes) -> bool:
         if self.data.pop(key, None) is None:
@@ -360,7 +408,7 @@ class Database:
             if clients:
                 for client in clients:
                     client.dirty_cas = True
-        hook = self.keyspace.on_modified
+        hook = ks.on_modified
         if hook is not None:
             hook(self, key)
 

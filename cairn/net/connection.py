@@ -132,10 +132,11 @@ class Connection(asyncio.Protocol):
         client = self.client
         assert client is not None
         server = self.server
-        log = server.log
-        committed = log.committed
         out: list[bytes] = []
-        held = self.held
+        # The highest barrier of the replies in ``out``: they leave together,
+        # once it is durable (like Redis, which writes a read's replies after
+        # the fsync of its iteration).
+        barrier = 0
         i = 0
         for argv in commands:
             reply, lsn = execute(server, client, argv)
@@ -166,25 +167,25 @@ class Connection(asyncio.Protocol):
                 data = SMALL_INTS[reply + 1]
             else:
                 data = encode(reply, client.resp == 3)
-            # ``committed`` is re-read only when a barrier seems ahead of it.
-            if held or (lsn > committed and lsn > (committed := log.committed)):
-                if held and lsn < held[-1][0]:
-                    lsn = held[-1][0]
-                if out:
-                    held.append((0, b"".join(out)))
-                    out = []
-                held.append((lsn, data))
-            else:
-                out.append(data)
+            out.append(data)
+            if lsn > barrier:
+                barrier = lsn
             if client.close_after_reply or client.closing:
                 break
         # Limits for what is parsed next (AUTH, HELLO AUTH, RESET change it).
         self.parser.authenticated = client.authenticated
-        if held:
-            self.node.tracker_pending.add(self)
-            self.release(server.log.committed, out)
-        elif out:
-            self._write(b"".join(out) if len(out) > 1 else out[0])
+        if out:
+            data = b"".join(out) if len(out) > 1 else out[0]
+            held = self.held
+            committed = server.log.committed
+            if held or barrier > committed:
+                if held and barrier < held[-1][0]:
+                    barrier = held[-1][0]
+                held.append((barrier, data))
+                self.node.tracker_pending.add(self)
+                self.release(committed)
+            else:
+                self._write(data)
         if client.close_after_reply:
             # Like Redis, nothing after QUIT (or a killed client) is looked at,
             # not even a protocol error further down the same read.

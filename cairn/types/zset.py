@@ -171,7 +171,7 @@ class ZSet:
         scores = self.scores
         old = scores.get(member)
         if old is not None:
-            if old == score and math.copysign(1.0, old) == math.copysign(1.0, score):
+            if old == score:
                 return
             self.order.remove((old, member))
         elif self.scan_index is not None:

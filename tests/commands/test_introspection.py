@@ -117,6 +117,7 @@ def test_info_of_connection_commands_matches_redis(pair: Pair) -> None:
     assert not problems, "\n".join(problems)
 
 
+@needs_reference
 def test_info_of_config_and_command_matches_redis(pair: Pair) -> None:
     for name in ("config", "config|get", "CONFIG|SET", "command|count", "command|list"):
         cairn = _parse(pair.cairn.raw("COMMAND", "INFO", name))[0]
@@ -127,6 +128,7 @@ def test_info_of_config_and_command_matches_redis(pair: Pair) -> None:
                "config|help")
 
 
+@needs_reference
 def test_info_reply_shape_for_key_specs() -> None:
     """Key-spec maps, legacy range and movablekeys for the kinds of spec Redis has."""
     from cairn.commands.introspection import command_info
