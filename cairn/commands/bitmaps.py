@@ -280,7 +280,7 @@ _OVERFLOW = {b"wrap": bf.WRAP, b"sat": bf.SAT, b"fail": bf.FAIL}
 
 def _field_type(arg: bytes) -> tuple[bool, int]:
     """(signed, bits) of a type like i16 or u8."""
-    kind = arg[:1].lower()
+    kind = arg[:1]
     if kind != b"i" and kind != b"u":
         raise CommandError(BAD_TYPE)
     signed = kind == b"i"

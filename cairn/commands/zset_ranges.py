@@ -61,6 +61,8 @@ def _strtod(text: bytes) -> tuple[float, bool] | None:
 def parse_score(arg: bytes, message: str = NOT_FLOAT) -> float:
     """A score, increment or weight (Redis' getDoubleFromObject): no blanks, no
     NaN, no overflow or underflow to zero."""
+    if arg.isdigit() and len(arg) < 16:
+        return float(int(arg))  # the common case: a plain integer
     if not arg or len(arg) > 5000 or arg[0] in _C_SPACE:
         raise CommandError(message)
     parsed = _strtod(arg)

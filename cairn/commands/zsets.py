@@ -153,13 +153,17 @@ def zadd(c: Client, argv: list[bytes]) -> Any:
     if elements % 2 or not elements:
         raise CommandError(errors.SYNTAX)
     elements //= 2
-    nx, xx, ch, incr, gt, lt = (bool(flags & b) for b in (1, 2, 4, 8, 16, 32))
-    if nx and xx:
-        raise CommandError("ERR XX and NX options at the same time are not compatible")
-    if (gt and nx) or (lt and nx) or (gt and lt):
-        raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
-    if incr and elements > 1:
-        raise CommandError("ERR INCR option supports a single increment-element pair")
+    nx = xx = ch = incr = gt = lt = False
+    if flags:
+        nx, xx, ch = bool(flags & 1), bool(flags & 2), bool(flags & 4)
+        incr, gt, lt = bool(flags & 8), bool(flags & 16), bool(flags & 32)
+        if nx and xx:
+            raise CommandError("ERR XX and NX options at the same time are not compatible")
+        if (gt and nx) or (lt and nx) or (gt and lt):
+            raise CommandError(
+                "ERR GT, LT, and/or NX options at the same time are not compatible")
+        if incr and elements > 1:
+            raise CommandError("ERR INCR option supports a single increment-element pair")
     scores = [parse_score(argv[j]) for j in range(i, argc, 2)]
     key = argv[1]
     zset = _write(c, key)
@@ -223,6 +227,8 @@ def zincrby(c: Client, argv: list[bytes]) -> Any:
         zset.set(member, increment)
         c.db.set(key, zset)
         return _score_reply(c, increment)
+    if not zset.big and config[ENTRIES] < 1:
+        zset.big = True  # 7.2: ZINCRBY is a one-pair ZADD INCR (see zadd)
     current = zset.scores.get(member)
     if current is None:
         if not zset.big:

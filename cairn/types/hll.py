@@ -31,6 +31,7 @@ import math
 import struct
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from itertools import accumulate, compress
 
 HLL_P = 14
@@ -138,8 +139,10 @@ def invalidate(value: bytearray) -> None:
 
 # -- dense registers -----------------------------------------------------------------
 
-def _table(fn: object) -> bytes:
-    return bytes(fn(i) & 0xFF for i in range(256))  # type: ignore[operator]
+
+def _table(fn: Callable[[int], int]) -> bytes:
+    """A bytes.translate table applying fn to every byte value."""
+    return bytes(fn(i) & 0xFF for i in range(256))
 
 
 _LOW6 = _table(lambda b: b & 63)
@@ -403,22 +406,21 @@ def sparse_histogram(value: bytes | bytearray) -> list[int]:
 
 
 def sparse_registers(value: bytes | bytearray) -> bytes | bytearray:
-    """The registers of a sparse HLL (the merge and to-dense rules: a VAL run
-    that would pass the last register stops the walk; the runs seen must cover
-    exactly 16384 registers)."""
+    """The registers of a sparse HLL; CorruptHLL unless its runs cover exactly
+    the 16384 registers (redis-server 7.0.15, as Debian ships it, also rejects
+    a VAL run past the last register, so nothing may follow the last run)."""
     codes = _codes(value)
     if codes is not None:
         return _code_regs(codes)
+    ops = _opcodes(value)
+    if sum(run for _kind, _val, run in ops) != REGISTERS:
+        raise CorruptHLL
     regs = bytearray(REGISTERS)
     i = 0
-    for kind, val, run in _opcodes(value):
+    for kind, val, run in ops:
         if kind == _VAL:
-            if i + run > REGISTERS:
-                break
             regs[i : i + run] = _SINGLE[val] * run
         i += run
-    if i != REGISTERS:
-        raise CorruptHLL
     return regs
 
 

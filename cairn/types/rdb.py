@@ -105,19 +105,20 @@ def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
 _MAX_LIT = 32
 _MAX_OFF = 8192
 _MAX_REF = 264
-# Strings longer than this are written uncompressed: the pure-Python compressor
-# (~0.3 s per MiB) would hold the event loop too long; the payload stays valid,
-# only bigger than Redis' own. Above 4 KiB, data that zlib cannot shrink at all
-# is not tried either (LZF, a weaker compressor, would fail on it after a full pass).
-LZF_MAX_INPUT = 64 * 1024
+# The pure-Python compressor costs 0.5-1.5 us a step (a literal byte or a
+# match): past this many steps (~50 ms) it gives up and the string is written
+# uncompressed (a valid payload, only bigger than Redis' own), so DUMP never
+# holds the loop for long. Data that zlib cannot shrink at all is not tried.
+LZF_BUDGET = 1 << 15
 
 
-def lzf_compress(data: bytes, out_len: int) -> bytes | None:
+def lzf_compress(data: bytes, out_len: int, budget: int = -1) -> bytes | None:
     """liblzf's compressor as Redis builds it (16-bit hash, "very fast" mode):
     the same output bytes, or None when the output would not fit in
-    ``out_len`` bytes (the points where liblzf gives up are kept exactly)."""
+    ``out_len`` bytes (the points where liblzf gives up are kept exactly), or
+    when more than ``budget`` steps would be needed (-1: no limit)."""
     n = len(data)
-    if not n:
+    if not n or (budget >= 0 and n > budget * _MAX_REF):
         return None
     htab: dict[int, int] = {}
     out = bytearray(1)  # the first literal run's length byte
@@ -125,6 +126,10 @@ def lzf_compress(data: bytes, out_len: int) -> bytes | None:
     ip = 0
     last = n - 2
     while ip < last:
+        if budget >= 0:
+            if not budget:
+                return None
+            budget -= 1
         t = (data[ip] << 16) | (data[ip + 1] << 8) | data[ip + 2]
         slot = ((t >> 8) - t * 5) & 0xFFFF
         ref = htab.get(slot, 0)
@@ -302,8 +307,8 @@ def _string(out: bytearray, s: bytes) -> None:
                 out.append(0xC2)
                 out += value.to_bytes(4, "little", signed=True)
                 return
-    elif 20 < n <= LZF_MAX_INPUT and (n <= 4096 or len(zlib.compress(s, 1)) < n):
-        packed = lzf_compress(bytes(s), n - 4)
+    elif n > 20 and (n <= 4096 or n > 1 << 22 or len(zlib.compress(s, 1)) < n):
+        packed = lzf_compress(bytes(s), n - 4, LZF_BUDGET)
         if packed is not None:
             _lzf_blob(out, packed, n)
             return
@@ -312,17 +317,12 @@ def _string(out: bytearray, s: bytes) -> None:
 
 
 def _backlen(size: int) -> bytes:
+    """A listpack entry's back-length: 7 bits a byte, readable from the right."""
     if size <= 127:
         return bytes((size,))
-    if size < 16383:
-        return bytes((size >> 7, (size & 127) | 128))
-    if size < 2097151:
-        return bytes((size >> 14, ((size >> 7) & 127) | 128, (size & 127) | 128))
-    if size < 268435455:
-        return bytes((size >> 21, ((size >> 14) & 127) | 128, ((size >> 7) & 127) | 128,
-                      (size & 127) | 128))
-    return bytes((size >> 28, ((size >> 21) & 127) | 128, ((size >> 14) & 127) | 128,
-                  ((size >> 7) & 127) | 128, (size & 127) | 128))
+    n = 2 if size < 16383 else 3 if size < 2097151 else 4 if size < 268435455 else 5
+    return bytes([size >> (7 * (n - 1))]
+                 + [((size >> (7 * k)) & 127) | 128 for k in range(n - 2, -1, -1)])
 
 
 def _lp_entry(v: bytes) -> bytes:
@@ -359,13 +359,17 @@ def listpack(values: list[bytes]) -> bytes:
             + (count if count < 65535 else 65535).to_bytes(2, "little") + body + b"\xff")
 
 
+_LL_HALF = float(1 << 62)
+
+
 def _score_text(score: float) -> bytes:
-    """Redis 7.0's d2string (what a listpack-encoded zset stores)."""
+    """Redis 7.0's d2string (what a listpack-encoded zset stores): integral
+    values within +-2**62 as integers, others with "%.17g"."""
     if score == 0.0:
         return b"-0" if math.copysign(1.0, score) < 0 else b"0"
     if math.isinf(score):
         return b"inf" if score > 0 else b"-inf"
-    if -4503599627370495.0 < score < 4503599627370496.0 and score == int(score):
+    if -_LL_HALF <= score <= _LL_HALF and score == int(score):
         return b"%d" % int(score)
     return b"%.17g" % score
 
@@ -673,13 +677,20 @@ def _intset_values(blob: bytes) -> list[bytes]:
     return [b"%d" % x for x in numbers]
 
 
-_FLOAT = re.compile(rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.I)
+_STRTOD = re.compile(
+    rb"[ \t\n\v\f\r]*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.I)
 
 
-def _parse_score(text: bytes) -> float:
-    if _FLOAT.fullmatch(text) is None:
-        raise RdbError("score")
-    return float(text)
+def _strtod(text: bytes) -> float | None:
+    """The number strtod/sscanf find at the start of ``text`` (None: none)."""
+    found = _STRTOD.match(text)
+    return float(found.group(1)) if found else None
+
+
+def _listpack_score(text: bytes) -> float:
+    """zzlStrtod: whatever number the text starts with, else 0."""
+    score = _strtod(text)
+    return 0.0 if score is None else score
 
 
 def _pairs(flat: list[bytes]) -> list[tuple[bytes, bytes]]:
@@ -786,13 +797,15 @@ def _read_value(kind: int, r: _Reader, config: Any) -> Any:
             if size == 253:
                 raise RdbError("NaN score")
             score = math.inf if size == 254 else -math.inf if size == 255 else (
-                _parse_score(r.take(size)))
+                _strtod(r.take(size)))
+            if score is None:
+                raise RdbError("score")
             zpairs.append((member, score))
         return _make_zset(zpairs, config, False)
     if kind in (T_ZSET_LISTPACK, T_ZSET_ZIPLIST):
         blob = r.string()
         flat = _lp_values(blob) if kind == T_ZSET_LISTPACK else _zl_values(blob)
-        return _make_zset([(m, _parse_score(s)) for m, s in _pairs(flat)], config, True)
+        return _make_zset([(m, _listpack_score(s)) for m, s in _pairs(flat)], config, True)
     raise RdbError(f"unsupported type {kind}")
 
 
