@@ -719,6 +719,8 @@ def test_expire_limits(pair: Pair, cmd: str) -> None:
     for value in ("-9223372036854775808", "9223372036854775807", "9223372036854775808",
                   "9223372036854775", "-9223372036854775", "9223372036854776",
                   "-9223372036854776", "9223372036854", "-9223372036854", "0", "-1", "1"):
+        if value == "1" and cmd == "PEXPIRE":
+            continue  # a 1 ms TTL races the EXISTS that follows on both servers
         pair.check("SET", "k", "v")
         pair.check(cmd, "k", value)
         pair.check("EXISTS", "k")
