@@ -21,6 +21,9 @@ FAMILIES = (
     "bitmaps",
     "hyperloglog",
     "dump",
+    "geo",
+    "sort",
+    "memory",
 )
 
 for _family in FAMILIES:
