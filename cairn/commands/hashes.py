@@ -17,8 +17,9 @@ from cairn.commands.args import I64_MAX, I64_MIN, to_int
 from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
+from cairn.commands.scanargs import parse_cursor, parse_scan_options
 from cairn.glob import compile_glob
-from cairn.keyspace.scan import MASK64, ScanIndex
+from cairn.keyspace.scan import ScanIndex
 from cairn.protocol import OK, MapReply
 from cairn.types.hash import Hash, HashTable
 from cairn.types.longdouble import (
@@ -369,23 +370,6 @@ def hrandfield(c: Client, argv: list[bytes]) -> Any:
 # -- HSCAN -----------------------------------------------------------------------------------
 
 
-def _parse_cursor(arg: bytes) -> int:
-    """Redis' cursor: strtoul() with nothing left over (a sign wraps, as in C)."""
-    digits = arg
-    negative = False
-    if digits[:1] in (b"+", b"-"):
-        negative = digits[:1] == b"-"
-        digits = digits[1:]
-        if not digits:
-            raise CommandError("ERR invalid cursor")
-    elif not digits:
-        return 0
-    if not digits.isdigit() or int(digits) > MASK64:
-        raise CommandError("ERR invalid cursor")
-    value = int(digits)
-    return (-value) & MASK64 if negative else value
-
-
 def _scan_index(h: HashTable) -> ScanIndex:
     """The HSCAN index of a hashtable-encoded hash: built on first use, then kept
     current by the hash's put/remove."""
@@ -401,32 +385,11 @@ def _scan_index(h: HashTable) -> ScanIndex:
                     "command calls for the cursor to return back to 0. N is the number of "
                     "elements inside the collection.")
 def hscan(c: Client, argv: list[bytes]) -> Any:
-    cursor = _parse_cursor(argv[2])
+    cursor = parse_cursor(argv[2])
     h = _read(c, argv[1])
     if h is None:
         return _EMPTY_SCAN
-    count = 10
-    pattern: bytes | None = None
-    argc = len(argv)
-    i = 3
-    while i < argc:
-        if i + 1 >= argc:
-            raise CommandError(errors.SYNTAX)
-        opt = argv[i].lower()
-        if opt == b"count":
-            value = to_int(argv[i + 1])
-            if value is None:
-                raise CommandError(errors.NOT_INTEGER)
-            if value < 1:
-                raise CommandError(errors.SYNTAX)
-            count = value
-        elif opt == b"match":
-            pattern = argv[i + 1]
-            if pattern == b"*":
-                pattern = None
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
+    count, pattern = parse_scan_options(argv, 3)
     if type(h) is HashTable:
         following, fields = _scan_index(h).scan(cursor, count)
     else:

@@ -12,9 +12,9 @@ from cairn.commands.args import I64_MAX, to_int
 from cairn.commands.context import Client, Server
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, container, ks
+from cairn.commands.scanargs import parse_cursor
 from cairn.glob import compile_glob
 from cairn.keyspace import Database, type_name
-from cairn.keyspace.scan import MASK64
 from cairn.protocol import OK, Status
 
 G = "generic"
@@ -336,25 +336,6 @@ def keys(c: Client, argv: list[bytes]) -> Any:
     return found
 
 
-def _parse_cursor(arg: bytes) -> int:
-    """strtoul() as Redis applies it to a cursor: sign allowed, no spaces, no overflow."""
-    digits = arg
-    negative = False
-    if digits[:1] in (b"+", b"-"):
-        negative = digits[:1] == b"-"
-        digits = digits[1:]
-        if not digits:
-            raise CommandError("ERR invalid cursor")
-    elif not digits:
-        return 0  # strtoul("") is 0 and leaves nothing unparsed
-    if not digits.isdigit():
-        raise CommandError("ERR invalid cursor")
-    value = int(digits)
-    if value > MASK64:
-        raise CommandError("ERR invalid cursor")
-    return (-value) & MASK64 if negative else value
-
-
 @command("scan", -2, "readonly touches_arbitrary_keys", group=G, since="2.8.0",
          tips="nondeterministic_output request_policy:special response_policy:special", acl=ACL,
          summary="Iterates over the key names in the database.",
@@ -362,7 +343,7 @@ def _parse_cursor(arg: bytes) -> int:
                     "command calls for the cursor to return back to 0. N is the number of "
                     "elements inside the collection.")
 def scan(c: Client, argv: list[bytes]) -> Any:
-    cursor = _parse_cursor(argv[1])
+    cursor = parse_cursor(argv[1])
     count = 10
     pattern: bytes | None = None
     type_filter: bytes | None = None

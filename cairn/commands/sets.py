@@ -24,9 +24,10 @@ from cairn.commands.args import I64_MIN, to_int
 from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
+from cairn.commands.scanargs import parse_cursor, parse_scan_options
 from cairn.glob import compile_glob
 from cairn.keyspace import Database
-from cairn.keyspace.scan import MASK64, ScanIndex
+from cairn.keyspace.scan import ScanIndex
 from cairn.protocol import SetReply
 from cairn.types.set import (
     HASHTABLE,
@@ -536,23 +537,6 @@ def sdiffstore(c: Client, argv: list[bytes]) -> Any:
 # -- SSCAN ----------------------------------------------------------------------------
 
 
-def _parse_cursor(arg: bytes) -> int:
-    """Redis' cursor: strtoul() with nothing left over (a sign wraps, like C)."""
-    digits = arg
-    negative = False
-    if digits[:1] in (b"+", b"-"):
-        negative = digits[:1] == b"-"
-        digits = digits[1:]
-        if not digits:
-            raise CommandError("ERR invalid cursor")
-    elif not digits:
-        return 0
-    if not digits.isdigit() or int(digits) > MASK64:
-        raise CommandError("ERR invalid cursor")
-    value = int(digits)
-    return (-value) & MASK64 if negative else value
-
-
 def _scan_index(s: RedisSet) -> ScanIndex:
     """The SSCAN index of a hashtable-encoded set, built on first use and then
     kept current by the set's add/remove."""
@@ -568,32 +552,11 @@ def _scan_index(s: RedisSet) -> ScanIndex:
                     "command calls for the cursor to return back to 0. N is the number of "
                     "elements inside the collection.")
 def sscan(c: Client, argv: list[bytes]) -> Any:
-    cursor = _parse_cursor(argv[2])
+    cursor = parse_cursor(argv[2])
     s = _read(c.db, argv[1])
     if s is None:
         return _EMPTY_SCAN
-    count = 10
-    pattern: bytes | None = None
-    argc = len(argv)
-    i = 3
-    while i < argc:
-        if i + 1 >= argc:
-            raise CommandError(errors.SYNTAX)
-        opt = argv[i].lower()
-        if opt == b"count":
-            value = to_int(argv[i + 1])
-            if value is None:
-                raise CommandError(errors.NOT_INTEGER)
-            if value < 1:
-                raise CommandError(errors.SYNTAX)
-            count = value
-        elif opt == b"match":
-            pattern = argv[i + 1]
-            if pattern == b"*":
-                pattern = None
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
+    count, pattern = parse_scan_options(argv, 3)
     if s.enc == HASHTABLE:
         following, found = _scan_index(s).scan(cursor, count)
     else:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from cairn.commands import errors
 from cairn.commands.args import to_int
 from cairn.commands.errors import CommandError
 from cairn.keyspace.scan import MASK64
-from cairn.types.zset import LexBound, ZSet
+from cairn.types.zset import MAX, MIN, SUM, LexBound, ZSet
 
 NOT_FLOAT = errors.NOT_FLOAT
 RANGE_NOT_FLOAT = "ERR min or max is not a float"
@@ -260,3 +261,93 @@ def parse_range(argv: list[bytes], first: int, kind: int | None, rev: bool | Non
     else:
         query.lex = parse_lex_range(low, high)
     return query
+
+
+# -- ZUNION / ZINTER / ZDIFF / ZINTERCARD, ZMPOP ----------------------------------------------
+
+_AGGREGATES = {b"sum": SUM, b"min": MIN, b"max": MAX}
+
+
+class SetOp:
+    """A parsed ZUNION/ZINTER/ZDIFF(STORE)/ZINTERCARD: inputs (filled in by the
+    caller after its type checks), weights, aggregate, WITHSCORES, LIMIT."""
+
+    __slots__ = ("how", "inputs", "limit", "weights", "withscores")
+
+    def __init__(self, numkeys: int) -> None:
+        self.inputs: list[Any] = []
+        self.weights: list[float] = [1.0] * numkeys
+        self.how = SUM
+        self.withscores = False
+        self.limit = 0
+
+
+def parse_numkeys(argv: list[bytes], numkeys_at: int, name: str) -> int:
+    numkeys = to_int(argv[numkeys_at])
+    if numkeys is None:
+        raise CommandError(errors.NOT_INTEGER)
+    if numkeys < 1:
+        raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
+    if numkeys > len(argv) - numkeys_at - 1:
+        raise CommandError(errors.SYNTAX)
+    return numkeys
+
+
+def parse_setop_options(argv: list[bytes], j: int, numkeys: int, op: str, store: bool,
+                        card: bool) -> SetOp:
+    """WEIGHTS / AGGREGATE (not ZDIFF, not ZINTERCARD), WITHSCORES (not the STORE
+    forms, not ZINTERCARD), LIMIT (ZINTERCARD only), from ``argv[j]`` on."""
+    spec = SetOp(numkeys)
+    argc = len(argv)
+    while j < argc:
+        remaining = argc - j
+        opt = argv[j].lower()
+        if op != "diff" and not card and remaining >= numkeys + 1 and opt == b"weights":
+            spec.weights = [parse_score(argv[j + 1 + n], "ERR weight value is not a float")
+                            for n in range(numkeys)]
+            j += numkeys + 1
+        elif op != "diff" and not card and remaining >= 2 and opt == b"aggregate":
+            how = _AGGREGATES.get(argv[j + 1].lower())
+            if how is None:
+                raise CommandError(errors.SYNTAX)
+            spec.how = how
+            j += 2
+        elif not store and not card and opt == b"withscores":
+            spec.withscores = True
+            j += 1
+        elif card and remaining >= 2 and opt == b"limit":
+            limit = to_int(argv[j + 1])
+            if limit is None or limit < 0:
+                raise CommandError("ERR LIMIT can't be negative")
+            spec.limit = limit
+            j += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    return spec
+
+
+def parse_mpop(argv: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, int]:
+    """``numkeys key... MIN|MAX [COUNT n]`` from ``argv[numkeys_at]`` (ZMPOP, BZMPOP):
+    (keys, pop the maximum?, count)."""
+    numkeys = to_int(argv[numkeys_at])
+    if numkeys is None or numkeys < 1:
+        raise CommandError("ERR numkeys should be greater than 0")
+    argc = len(argv)
+    where_at = numkeys_at + 1 + numkeys
+    if where_at >= argc:
+        raise CommandError(errors.SYNTAX)
+    where = argv[where_at].lower()
+    if where not in (b"min", b"max"):
+        raise CommandError(errors.SYNTAX)
+    count = -1
+    j = where_at + 1
+    while j < argc:
+        if count == -1 and argv[j].lower() == b"count" and j + 1 < argc:
+            value = to_int(argv[j + 1])
+            if value is None or value < 1:
+                raise CommandError("ERR count should be greater than 0")
+            count = value
+            j += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    return argv[numkeys_at + 1 : where_at], where == b"max", (1 if count == -1 else count)

@@ -25,12 +25,16 @@ from cairn.commands.zset_ranges import (
     RANK,
     SCORE,
     RangeQuery,
+    SetOp,
     parse_cursor,
     parse_lex_range,
     parse_long,
+    parse_mpop,
+    parse_numkeys,
     parse_range,
     parse_score,
     parse_score_range,
+    parse_setop_options,
     rank_span,
 )
 from cairn.glob import compile_glob
@@ -38,8 +42,6 @@ from cairn.keyspace.scan import ScanIndex
 from cairn.protocol import NULL_ARRAY
 from cairn.types.zset import (
     ENTRIES,
-    MAX,
-    MIN,
     SUM,
     ZSet,
     build,
@@ -509,64 +511,20 @@ def zremrangebylex(c: Client, argv: list[bytes]) -> Any:
 
 # -- ZUNION / ZINTER / ZDIFF (and STORE), ZINTERCARD --------------------------------------------
 
-_AGGREGATES = {b"sum": SUM, b"min": MIN, b"max": MAX}
-
-
-class _SetOp:
-    __slots__ = ("how", "inputs", "limit", "weights", "withscores")
-
-    def __init__(self) -> None:
-        self.inputs: list[Any] = []
-        self.weights: list[float] = []
-        self.how = SUM
-        self.withscores = False
-        self.limit = 0
-
-
 def _parse_setop(c: Client, argv: list[bytes], numkeys_at: int, op: str, name: str,
-                 store: bool = False, card: bool = False) -> _SetOp:
-    numkeys = to_int(argv[numkeys_at])
-    if numkeys is None:
-        raise CommandError(errors.NOT_INTEGER)
-    if numkeys < 1:
-        raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
-    argc = len(argv)
-    if numkeys > argc - numkeys_at - 1:
-        raise CommandError(errors.SYNTAX)
-    spec = _SetOp()
+                 store: bool = False, card: bool = False) -> SetOp:
+    """Redis' order: numkeys, then the keys' types, then the options."""
+    numkeys = parse_numkeys(argv, numkeys_at, name)
     db = c.db
     lookup = db.lookup if store else db.lookup_read
+    inputs = []
     for key in argv[numkeys_at + 1 : numkeys_at + 1 + numkeys]:
         value = lookup(key)
         if value is not None and type(value) is not ZSet and getattr(value, "TYPE_NAME", "") != "set":
             raise _wrongtype()
-        spec.inputs.append(value)
-    spec.weights = [1.0] * numkeys
-    j = numkeys_at + 1 + numkeys
-    while j < argc:
-        remaining = argc - j
-        opt = argv[j].lower()
-        if op != "diff" and not card and remaining >= numkeys + 1 and opt == b"weights":
-            spec.weights = [parse_score(argv[j + 1 + n], "ERR weight value is not a float")
-                            for n in range(numkeys)]
-            j += numkeys + 1
-        elif op != "diff" and not card and remaining >= 2 and opt == b"aggregate":
-            how = _AGGREGATES.get(argv[j + 1].lower())
-            if how is None:
-                raise CommandError(errors.SYNTAX)
-            spec.how = how
-            j += 2
-        elif not store and not card and opt == b"withscores":
-            spec.withscores = True
-            j += 1
-        elif card and remaining >= 2 and opt == b"limit":
-            limit = to_int(argv[j + 1])
-            if limit is None or limit < 0:
-                raise CommandError("ERR LIMIT can't be negative")
-            spec.limit = limit
-            j += 2
-        else:
-            raise CommandError(errors.SYNTAX)
+        inputs.append(value)
+    spec = parse_setop_options(argv, numkeys_at + 1 + numkeys, numkeys, op, store, card)
+    spec.inputs = inputs
     return spec
 
 
@@ -689,33 +647,6 @@ def zpopmin(c: Client, argv: list[bytes]) -> Any:
          complexity=_POP_CX)
 def zpopmax(c: Client, argv: list[bytes]) -> Any:
     return _zpop(c, argv, True)
-
-
-def parse_mpop(argv: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, int]:
-    """``numkeys key... MIN|MAX [COUNT n]`` from ``argv[numkeys_at]`` (ZMPOP, BZMPOP):
-    (keys, pop the maximum?, count)."""
-    numkeys = to_int(argv[numkeys_at])
-    if numkeys is None or numkeys < 1:
-        raise CommandError("ERR numkeys should be greater than 0")
-    argc = len(argv)
-    where_at = numkeys_at + 1 + numkeys
-    if where_at >= argc:
-        raise CommandError(errors.SYNTAX)
-    where = argv[where_at].lower()
-    if where not in (b"min", b"max"):
-        raise CommandError(errors.SYNTAX)
-    count = -1
-    j = where_at + 1
-    while j < argc:
-        if count == -1 and argv[j].lower() == b"count" and j + 1 < argc:
-            value = to_int(argv[j + 1])
-            if value is None or value < 1:
-                raise CommandError("ERR count should be greater than 0")
-            count = value
-            j += 2
-        else:
-            raise CommandError(errors.SYNTAX)
-    return argv[numkeys_at + 1 : where_at], where == b"max", (1 if count == -1 else count)
 
 
 def mpop_reply(c: Client, key: bytes, popped: list[tuple[bytes, float]]) -> list[Any]:

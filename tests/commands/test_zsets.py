@@ -881,7 +881,7 @@ def test_large_sets(pair2: Pair) -> None:
     rnd = random.Random(5)
     n = 3000
     args = []
-    for i in range(n):
+    for _ in range(n):
         args += [str(rnd.randint(-500, 500) / 2), f"m{rnd.randint(0, 10**6)}"]
     pair.check("ZADD", "big", *args)
     pair.check("ZADD", "flat", *[x for i in range(n) for x in ("0", f"k{i:05d}")])
@@ -898,7 +898,7 @@ def test_large_sets(pair2: Pair) -> None:
         pair.check("ZLEXCOUNT", "flat", lo, hi)
         pair.check("ZRANGE", "flat", lo, hi, "BYLEX", "LIMIT", "10", "5")
         pair.check("ZRANGE", "flat", hi, lo, "BYLEX", "REV", "LIMIT", "10", "5")
-    members = [a for a in args[1::2]]
+    members = args[1::2]
     for m in members[:200:7]:
         pair.check("ZRANK", "big", m)
         pair.check("ZREVRANK", "big", m)
