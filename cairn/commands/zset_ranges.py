@@ -1,6 +1,7 @@
 """Argument parsing for the sorted-set commands: scores, score and lex ranges,
 rank ranges, cursors, and the option grammar shared by ZRANGE and its legacy
-forms (ZRANGEBYSCORE, ZREVRANGEBYLEX, ZRANGESTORE...). Errors are Redis' words.
+forms (ZRANGEBYSCORE, ZREVRANGEBYLEX, ZRANGESTORE...), the options of the set
+algebra commands and of ZMPOP. Errors are Redis' words.
 """
 
 from __future__ import annotations

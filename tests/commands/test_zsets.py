@@ -561,10 +561,11 @@ def test_zrandmember_random_shapes(pair: Pair, size: int) -> None:
         assert len(pairs) == count and len({m for m, _ in pairs}) == count
         for m, s in pairs:
             assert float(s) == members[m]
-    got = c.call("ZRANDMEMBER", "z", -3 * size)
-    assert len(got) == 3 * size and set(got) <= members.keys()
+    draws = max(3 * size, 200)
+    got = c.call("ZRANDMEMBER", "z", -draws)
+    assert len(got) == draws and set(got) <= members.keys()
     if size == 5:
-        assert set(got) == members.keys()  # 15 draws of 5 members: all seen (p ~ 0.99)
+        assert set(got) == members.keys()  # 200 draws of 5: one missed with p ~ 1e-19
     got = c.call("ZRANDMEMBER", "z", -7, "WITHSCORES")
     pairs = got if pair.resp == 3 else [got[i : i + 2] for i in range(0, len(got), 2)]
     assert len(pairs) == 7 and all(float(s) == members[m] for m, s in pairs)
