@@ -37,6 +37,7 @@ from cairn.commands.zset_ranges import (
     parse_setop_options,
     rank_span,
 )
+from cairn.doubles import format_score, format_score_17g
 from cairn.glob import compile_glob
 from cairn.keyspace.scan import ScanIndex
 from cairn.protocol import NULL_ARRAY
@@ -47,8 +48,6 @@ from cairn.types.zset import (
     build,
     combine,
     fits_listpack,
-    format_score,
-    format_score_17g,
     sorted_pairs,
 )
 

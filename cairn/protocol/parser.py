@@ -58,11 +58,18 @@ def _strict_int(text: bytes) -> int | None:
 
 _ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 _HEX = b"0123456789abcdefABCDEF"
-_SPACE = b" \n\r\t\v\f\0"
+_SPACE = b" \n\r\t\v\f"  # isspace(): skipped between arguments, and after a quote
+_TOKEN_END = b" \n\r\t"  # what ends an unquoted argument (not \v or \f)
 
 
 def split_args(line: bytes) -> Argv | None:
-    """Redis' sdssplitargs: None on unbalanced quotes."""
+    """Redis' sdssplitargs: None on unbalanced quotes.
+
+    It works on a C string, so the line ends at its first NUL byte.
+    """
+    nul = line.find(b"\0")
+    if nul >= 0:
+        line = line[:nul]
     args: Argv = []
     i, n = 0, len(line)
     while True:
@@ -116,7 +123,7 @@ def split_args(line: bytes) -> Argv | None:
                 if i >= n:
                     break
                 ch = line[i]
-                if ch in _SPACE:
+                if ch in _TOKEN_END:
                     break
                 if ch == 0x22:
                     in_dq = True

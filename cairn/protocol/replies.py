@@ -23,8 +23,9 @@ Push                   array                  push (>)
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from cairn.doubles import format_score
 
 
 class Status(str):
@@ -76,13 +77,8 @@ SMALL_INTS = [b":%d\r\n" % i for i in range(-1, 1024)]
 
 
 def format_double(value: float) -> bytes:
-    """Redis' %.17g formatting of doubles, with inf / -inf / nan spelled its way."""
-    if math.isinf(value):
-        return b"inf" if value > 0 else b"-inf"
-    if math.isnan(value):
-        return b"nan"
-    text = b"%.17g" % value
-    return text
+    """A double as Redis 7.2 writes it (RESP3 ',' and RESP2 bulk alike)."""
+    return format_score(value)
 
 
 def encode_error(message: str) -> bytes:
