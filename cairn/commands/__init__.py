@@ -18,6 +18,7 @@ FAMILIES = (
     "hashes",
     "sets",
     "zsets",
+    "zsets_blocking",
     "bitmaps",
     "hyperloglog",
     "dump",

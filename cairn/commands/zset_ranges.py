@@ -13,7 +13,6 @@ from typing import Any
 from cairn.commands import errors
 from cairn.commands.args import to_int
 from cairn.commands.errors import CommandError
-from cairn.keyspace.scan import MASK64
 from cairn.types.zset import MAX, MIN, SUM, LexBound, ZSet
 
 NOT_FLOAT = errors.NOT_FLOAT
@@ -124,25 +123,6 @@ def parse_long(arg: bytes) -> int:
     if value is None:
         raise CommandError(errors.NOT_INTEGER)
     return value
-
-
-def parse_cursor(arg: bytes) -> int:
-    """strtoul() on a SCAN cursor: a sign is allowed, nothing else."""
-    digits = arg
-    negative = False
-    if digits[:1] in (b"+", b"-"):
-        negative = digits[:1] == b"-"
-        digits = digits[1:]
-        if not digits:
-            raise CommandError("ERR invalid cursor")
-    elif not digits:
-        return 0
-    if not digits.isdigit():
-        raise CommandError("ERR invalid cursor")
-    value = int(digits)
-    if value > MASK64:
-        raise CommandError("ERR invalid cursor")
-    return (-value) & MASK64 if negative else value
 
 
 def rank_span(start: int, end: int, n: int) -> tuple[int, int]:

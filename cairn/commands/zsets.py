@@ -20,13 +20,13 @@ from cairn.commands.args import I64_MAX, I64_MIN, to_int
 from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
+from cairn.commands.scanargs import parse_cursor, parse_scan_options
 from cairn.commands.zset_ranges import (
     LEX,
     RANK,
     SCORE,
     RangeQuery,
     SetOp,
-    parse_cursor,
     parse_lex_range,
     parse_long,
     parse_mpop,
@@ -729,28 +729,7 @@ def zscan(c: Client, argv: list[bytes]) -> Any:
     zset = _read(c, argv[1])
     if zset is None:
         return _EMPTY_SCAN
-    count = 10
-    pattern: bytes | None = None
-    argc = len(argv)
-    i = 3
-    while i < argc:
-        if i + 1 >= argc:
-            raise CommandError(errors.SYNTAX)
-        opt = argv[i].lower()
-        if opt == b"count":
-            value = to_int(argv[i + 1])
-            if value is None:
-                raise CommandError(errors.NOT_INTEGER)
-            if value < 1:
-                raise CommandError(errors.SYNTAX)
-            count = value
-        elif opt == b"match":
-            pattern = argv[i + 1]
-            if pattern == b"*":
-                pattern = None
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
+    count, pattern = parse_scan_options(argv, 3)
     match = compile_glob(pattern).match if pattern is not None else None
     out: list[bytes] = []
     if not zset.big:

@@ -12,6 +12,7 @@ from cairn.snapshots.format import pack_items, register_codec, unpack_items
 from cairn.types.hash import Hash
 from cairn.types.list import List
 from cairn.types.set import RedisSet
+from cairn.types.zset import ZSet
 
 
 def _register(cls: Any) -> None:
@@ -22,5 +23,5 @@ def _register(cls: Any) -> None:
     )
 
 
-for _cls in (Hash, List, RedisSet):
+for _cls in (Hash, List, RedisSet, ZSet):
     _register(_cls)

@@ -222,3 +222,40 @@ def test_wrong_type_while_blocked_keeps_waiting(redis_server: ServerProcess, cai
         return out
 
     both(redis_server, cairn_server, scenario)
+
+
+# -- sorted sets ------------------------------------------------------------------------
+
+
+def test_zset_immediate_timeout_and_errors(pair: Pair) -> None:
+    pair.check("ZADD", "z", "1", "a", "2", "b", "3", "c")
+    pair.check("BZPOPMIN", "missing", "z", "0")
+    pair.check("BZPOPMAX", "z", "0")
+    pair.check("BZMPOP", "0", "2", "nope", "z", "MIN", "COUNT", "5")
+    pair.check("BZPOPMIN", "z", "0.01")
+    pair.check("BZMPOP", "0.01", "1", "z", "MAX")
+    pair.check("BZPOPMIN", "z", "-1")
+    pair.check("BZMPOP", "0", "1", "z", "SIDEWAYS")
+    pair.check("SET", "s", "x")
+    pair.check("BZPOPMAX", "s", "0")
+    pair.check("MULTI")
+    pair.check("BZPOPMIN", "empty", "0")
+    pair.check("BZMPOP", "0", "1", "empty", "MIN")
+    pair.check("EXEC")
+
+
+def test_zadd_wakes_bzpopmin_waiters_in_order(redis_server: ServerProcess, cairn_server: ServerProcess) -> None:
+    def scenario(port: int) -> list[bytes]:
+        w1, w2 = RawClient(port), RawClient(port, resp=3)
+        _send(w1, "BZPOPMIN", "z", "5")
+        time.sleep(0.05)
+        _send(w2, "BZMPOP", "5", "1", "z", "MAX", "COUNT", "2")
+        time.sleep(0.05)
+        adder = RawClient(port)
+        out = [adder.raw("ZADD", "z", "1.5", "a", "2", "b", "3", "c"), w1.read_reply(),
+               w2.read_reply(), adder.raw("ZCARD", "z")]
+        for c in (w1, w2, adder):
+            c.close()
+        return out
+
+    both(redis_server, cairn_server, scenario)

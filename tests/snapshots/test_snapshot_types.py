@@ -18,6 +18,9 @@ def _state(client: RawClient) -> dict[bytes, object]:
         b"intset": client.raw("SMEMBERS", "intset"),
         b"bigset": client.raw("SCARD", "bigset"),
         b"encodings": [client.raw("OBJECT", "ENCODING", k) for k in ("list", "hash", "set", "intset", "bigset")],
+        b"zset": client.raw("ZRANGE", "zset", "0", "-1", "WITHSCORES"),
+        b"bigzset": client.raw("ZRANGE", "bigzset", "0", "-1", "WITHSCORES"),
+        b"zenc": [client.raw("OBJECT", "ENCODING", k) for k in ("zset", "bigzset")],
         b"ttl": client.raw("PEXPIRETIME", "list"),
     }
 
@@ -34,6 +37,8 @@ def test_all_types_round_trip_through_a_snapshot() -> None:
         client.raw("SADD", "set", "x", "y")
         client.raw("SADD", "intset", "3", "1", "2")
         client.raw("SADD", "bigset", *[f"m{i}" for i in range(300)])
+        client.raw("ZADD", "zset", "1.5", "a", "-2", "b", "inf", "c")
+        client.raw("ZADD", "bigzset", *[x for i in range(200) for x in (str(i / 7), f"m{i}")])
         before = _state(client)
         assert client.raw("SAVE") == b"+OK\r\n"
         client.close()
