@@ -25,6 +25,7 @@ FAMILIES = (
     "geo",
     "sort",
     "memory",
+    "pubsub",
 )
 
 for _family in FAMILIES:

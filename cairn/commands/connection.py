@@ -21,6 +21,9 @@ G = "connection"
 def ping(c: Client, argv: list[bytes]) -> Any:
     if len(argv) > 2:
         raise errors.wrong_arity("ping")
+    if c.subscribed and c.resp == 2:
+        # Subscribed RESP2 clients get an array, as Redis sends them.
+        return [b"pong", b"" if len(argv) == 1 else argv[1]]
     return PONG if len(argv) == 1 else argv[1]
 
 

@@ -54,6 +54,8 @@ class Client:
         self.is_monitor = False
         self.close_after_reply = False
         self.closing = False
+        # Any pub/sub subscription (cairn/commands/pubsub.py keeps the details).
+        self.subscribed = False
         # Set by the network layer.
         self.push: Callable[[Any], None] = lambda value: None
         # A parked blocking command's reply, with the LSN it waits for.
@@ -70,6 +72,8 @@ class Client:
         text = ""
         if self.is_monitor:
             text += "O"
+        if self.subscribed:
+            text += "P"
         if self.in_multi:
             text += "x"
         if self.dirty_cas:
@@ -146,6 +150,10 @@ class Server:
         unwatch_all(client)
         if client.is_monitor and client in self.monitors:
             self.monitors.remove(client)
+        if client.subscribed:
+            from cairn.commands.pubsub import unsubscribe_all
+
+            unsubscribe_all(client)
 
     def select(self, client: Client, index: int) -> None:
         client.db = self.keyspace.dbs[index]

@@ -12,7 +12,7 @@ from typing import Any
 
 from cairn.commands import errors
 from cairn.commands.blocking import Block
-from cairn.commands.context import Client, Server
+from cairn.commands.context import Client, Server, unwatch_all
 from cairn.commands.registry import VERBATIM, Command
 from cairn.durability.log import misconf_error
 from cairn.protocol import QUEUED, ErrorReply
@@ -22,6 +22,13 @@ _perf = time.perf_counter
 
 # Commands that run at once inside MULTI instead of being queued.
 _MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
+
+
+# What a RESP2 client may run while subscribed (pub/sub).
+_SUBSCRIBED_ALLOWED = frozenset(
+    ("ping", "subscribe", "ssubscribe", "unsubscribe", "sunsubscribe", "psubscribe",
+     "punsubscribe", "quit", "reset")
+)
 
 
 class _Postpone:
@@ -93,6 +100,7 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
         or client.in_multi
         or server.paused_until
         or server.log.failure is not None
+        or client.subscribed
     ):
         reject = _check(server, client, cmd)
         if reject is not None:
@@ -163,6 +171,19 @@ def _check(server: Server, client: Client, cmd: Command) -> Any:
     failure = server.log.failure
     if failure is not None and _may_write(client, cmd):
         return ErrorReply(misconf_error(failure))
+    if client.subscribed and client.resp == 2 and cmd.name not in _SUBSCRIBED_ALLOWED:
+        message = (
+            f"Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+            "QUIT / RESET are allowed in this context"
+        )
+        if cmd.name == "exec":
+            # Like Redis' execCommandAbort: the transaction is discarded.
+            client.in_multi = False
+            client.multi_queue = []
+            client.dirty_exec = False
+            unwatch_all(client)
+            return ErrorReply("EXECABORT Transaction discarded because of: " + message)
+        return ErrorReply("ERR " + message)
     if server.paused_until and not client.in_multi:
         if time.monotonic() < server.paused_until:
             if not server.pause_writes_only or cmd.is_write or "may_replicate" in flags:
