@@ -3,10 +3,11 @@
 A geo set is a sorted set (``cairn.types.zset.ZSet``; TYPE says "zset") whose
 scores are 52-bit geohashes; the math is in ``cairn.types.geohash``.
 
-Replies follow Redis: distances are bulk strings with 4 decimals ("%.4f") in
-both protocols; coordinates are bulk strings printed with 17 decimals and the
-trailing zeros removed in RESP2 (Redis' "human" long double format) and
-doubles in RESP3; hashes are integers.
+Replies follow Redis: distances are bulk strings with 4 decimals in both
+protocols (7.2's rounding, see ``_distance_reply``); coordinates are printed
+with 17 decimals and the trailing zeros removed (Redis' "human" long double
+format), as bulk strings in RESP2 and as doubles carrying that same text in
+RESP3 (``DoubleText``); hashes are integers.
 
 Searches return members in Redis' order: unsorted results come in the order
 the 9 cells are scanned (centre, N, S, E, W, NE, NW, SE, SW; by score inside a
@@ -29,6 +30,7 @@ from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
 from cairn.commands.zsets import zadd
 from cairn.protocol import NULL_ARRAY
+from cairn.protocol.replies import DoubleText
 from cairn.types import geohash
 from cairn.types.geohash import Shape
 from cairn.types.zset import ZSet, fits_listpack
@@ -121,8 +123,11 @@ def human_coordinate(value: float) -> bytes:
     return b"0" if text == b"-0" else text
 
 
-def _coordinate(c: Client, value: float) -> Any:
-    return human_coordinate(value) if c.resp == 2 else value
+# Redis writes coordinates as the same human text in both protocols: a bulk
+# string in RESP2, a RESP3 double (",13.36138933897018433").
+def coordinate(resp: int, value: float) -> Any:
+    """A coordinate as a reply value."""
+    return DoubleText(human_coordinate(value))
 
 
 def _hash_integer(score: float) -> int:
@@ -138,7 +143,9 @@ def _distance_reply(value: float) -> bytes:
     "%.4f", which can differ in the last digit for values near a half.)"""
     if value == 0:
         return b"0.0000"
-    scaled = round(value * 10000.0)
+    product = value * 10000.0
+    # llrint: half to even; NaN and out-of-range values give LLONG_MIN.
+    scaled = round(product) if abs(product) < 9.223372036854775807e18 else -(2**63)
     sign = b"-" if scaled < 0 else b""
     scaled = abs(scaled)
     return b"%s%d.%04d" % (sign, scaled // 10000, scaled % 10000)
@@ -235,7 +242,7 @@ def geopos(c: Client, argv: list[bytes]) -> Any:
             out.append(NULL_ARRAY)
         else:
             lon, lat = geohash.decode(score)
-            out.append([_coordinate(c, lon), _coordinate(c, lat)])
+            out.append([coordinate(c.resp, lon), coordinate(c.resp, lat)])
     return out
 
 
@@ -408,7 +415,7 @@ def _search(c: Client, argv: list[bytes], kind: int) -> Any:
     if storekey is None:
         with_any = withdist or withhash or withcoord
         out: list[Any] = []
-        resp2 = c.resp == 2
+        resp = c.resp
         for dist, score, member, plon, plat in points[:returned]:
             if not with_any:
                 out.append(member)
@@ -419,10 +426,7 @@ def _search(c: Client, argv: list[bytes], kind: int) -> Any:
             if withhash:
                 item.append(_hash_integer(score))
             if withcoord:
-                if resp2:
-                    item.append([human_coordinate(plon), human_coordinate(plat)])
-                else:
-                    item.append([plon, plat])
+                item.append([coordinate(resp, plon), coordinate(resp, plat)])
             out.append(item)
         return out
 

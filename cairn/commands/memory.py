@@ -27,8 +27,12 @@ elements (default 5, 0 = all) times the element count. The result is close to
 Redis for the same encoding (the tests compare with a real server).
 
 MEMORY STATS and MEMORY DOCTOR report what Cairn can really measure: the
-process' resident memory (the same figures as INFO memory), key counts and
-the modelled dataset size. MALLOC-STATS answers as Redis does when it is not
+process' resident memory (the same figures as INFO memory: Python has no
+allocator counter like Redis' zmalloc, so "allocated" means resident), key
+counts and the modelled dataset size (``dataset.model.bytes``: the sum of
+MEMORY USAGE, extrapolated from 10000 keys per database on big datasets).
+Redis fields Cairn cannot measure (allocator fragmentation, replication
+backlog, Lua caches...) are left out rather than invented. MALLOC-STATS answers as Redis does when it is not
 built with jemalloc; MEMORY PURGE runs Python's garbage collector and asks the
 C allocator to return free memory to the system (glibc's malloc_trim).
 """
@@ -243,6 +247,63 @@ def key_usage(key: bytes, value: Any, samples: int, config: Any) -> int:
 container("memory", group=G, since="4.0.0", summary="A container for memory diagnostics commands.")
 
 
+def _memory_fields(server: Server) -> dict[str, Any]:
+    return dict(info_mod._memory(server))
+
+
+_DATASET_SAMPLE = 10000
+
+
+def _dataset(server: Server) -> tuple[int, int]:
+    """(keys, modelled bytes of all keys): each database's first 10000 keys are
+    measured (with the default SAMPLES) and the total scaled to its key count,
+    so the cost stays bounded on big datasets."""
+    keys = 0
+    total = 0
+    config = server.config
+    for db in server.keyspace.dbs:
+        n = len(db.data)
+        if not n:
+            continue
+        keys += n
+        measured = 0
+        size = 0
+        for key, value in itertools.islice(db.data.items(), _DATASET_SAMPLE):
+            measured += 1
+            size += key_usage(key, value, DEFAULT_SAMPLES, config)
+        total += size if measured == n else _scaled(size, measured, n)
+    return keys, total
+
+
+def _malloc_trim() -> bool:
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
+
+
+_HELP = [
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Prints this help.",
+]
+
+
 @command("memory|usage", -3, "readonly", group=G, since="4.0.0", keys=ks("RO", 2),
          summary="Estimates the memory, in bytes, Redis would use for a key and its value.",
          complexity="O(N) where N is the number of samples.")
@@ -268,20 +329,19 @@ def memory_usage(c: Client, argv: list[bytes]) -> Any:
     return key_usage(key, value, samples, c.server.config)
 
 
-def _memory_fields(server: Server) -> dict[str, Any]:
-    return dict(info_mod._memory(server))
+@command("memory|help", 2, "loading stale", group=G, since="4.0.0",
+         summary="Returns helpful text about the different subcommands.", complexity="O(1)")
+def memory_help(c: Client, argv: list[bytes]) -> Any:
+    return [Status(line) for line in _HELP]
 
 
-def _dataset(server: Server) -> tuple[int, int]:
-    """(keys, modelled bytes of all keys), with the default sampling."""
-    keys = 0
-    total = 0
-    config = server.config
-    for db in server.keyspace.dbs:
-        for key, value in db.data.items():
-            keys += 1
-            total += key_usage(key, value, DEFAULT_SAMPLES, config)
-    return keys, total
+
+@command("memory|malloc-stats", 2, "", group=G, since="4.0.0",
+         tips="nondeterministic_output request_policy:all_shards response_policy:special",
+         summary="Reports the allocator's statistics (not available: Cairn has no jemalloc).",
+         complexity="Depends on how much memory is allocated, could be slow")
+def memory_malloc_stats(c: Client, argv: list[bytes]) -> Any:
+    return b"Stats not supported for the current allocator"
 
 
 @command("memory|stats", 2, "", group=G, since="4.0.0",
@@ -307,6 +367,16 @@ def memory_stats(c: Client, argv: list[bytes]) -> Any:
         (b"peak.percentage", used * 100.0 / peak if peak else 0.0),
     ]
     return MapReply(out)
+
+
+@command("memory|purge", 2, "", group=G, since="4.0.0",
+         tips="request_policy:all_shards response_policy:all_succeeded",
+         summary="Collects garbage and returns free memory to the operating system.",
+         complexity="Depends on how much memory is allocated, could be slow")
+def memory_purge(c: Client, argv: list[bytes]) -> Any:
+    gc.collect()
+    _malloc_trim()
+    return OK
 
 
 @command("memory|doctor", 2, "", group=G, since="4.0.0",
@@ -336,56 +406,3 @@ def memory_doctor(c: Client, argv: list[bytes]) -> Any:
     if not issues:
         lines.append("No memory problem found in these figures.")
     return Verbatim(("\n".join(lines) + "\n").encode())
-
-
-@command("memory|malloc-stats", 2, "", group=G, since="4.0.0",
-         tips="nondeterministic_output request_policy:all_shards response_policy:special",
-         summary="Reports the allocator's statistics (not available: Cairn has no jemalloc).",
-         complexity="Depends on how much memory is allocated, could be slow")
-def memory_malloc_stats(c: Client, argv: list[bytes]) -> Any:
-    return b"Stats not supported for the current allocator"
-
-
-def _malloc_trim() -> bool:
-    try:
-        libc = ctypes.CDLL(None)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return False
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return bool(trim(0))
-
-
-@command("memory|purge", 2, "", group=G, since="4.0.0",
-         tips="request_policy:all_shards response_policy:all_succeeded",
-         summary="Collects garbage and returns free memory to the operating system.",
-         complexity="Depends on how much memory is allocated, could be slow")
-def memory_purge(c: Client, argv: list[bytes]) -> Any:
-    gc.collect()
-    _malloc_trim()
-    return OK
-
-
-_HELP = [
-    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "DOCTOR",
-    "    Return memory problems reports.",
-    "MALLOC-STATS",
-    "    Return internal statistics report from the memory allocator.",
-    "PURGE",
-    "    Attempt to purge dirty pages for reclamation by the allocator.",
-    "STATS",
-    "    Return information about the memory usage of the server.",
-    "USAGE <key> [SAMPLES <count>]",
-    "    Return memory in bytes used by <key> and its value. Nested values are",
-    "    sampled up to <count> times (default: 5, 0 means sample all).",
-    "HELP",
-    "    Prints this help.",
-]
-
-
-@command("memory|help", 2, "loading stale", group=G, since="4.0.0",
-         summary="Returns helpful text about the different subcommands.", complexity="O(1)")
-def memory_help(c: Client, argv: list[bytes]) -> Any:
-    return [Status(line) for line in _HELP]

@@ -292,7 +292,11 @@ def _sorted(db: Database, vector: list[bytes], sortby: bytes | None, alpha: bool
         if bad:
             raise CommandError(_NOT_DOUBLE)
     n = len(entries)
-    if sortby is not None and (start != 0 or end != n - 1) and n > 1:
+    # Redis sorts only the LIMIT range (a partial quicksort) when sorting BY a
+    # pattern. That only changes the output when keys tie, which numeric keys
+    # never do (ties are broken by the element) and ALPHA keys may.
+    if (alpha and sortby is not None and (start != 0 or end != n - 1) and n > 1
+            and len({key for key, _element in entries}) < n):
         pqsort(entries, _cmp_desc if desc else _cmp_asc, start, end)
     else:
         entries.sort(key=_first, reverse=desc)

@@ -62,6 +62,11 @@ class Double(float):
     """A double sent as RESP3 ',' and as a RESP2 bulk string."""
 
 
+class DoubleText(bytes):
+    """A double already written out (GEOPOS coordinates): RESP3 ',' + the text,
+    RESP2 a bulk string."""
+
+
 class _NullArray:
     __slots__ = ()
 
@@ -143,6 +148,13 @@ def _encode_into(value: Any, resp3: bool, out: list[bytes]) -> None:
             out.append(b"#t\r\n" if value else b"#f\r\n")
         else:
             out.append(b":1\r\n" if value else b":0\r\n")
+    elif t is DoubleText:
+        if resp3:
+            out.append(b"," + value + _CRLF)
+        else:
+            out.append(b"$%d\r\n" % len(value))
+            out.append(value)
+            out.append(_CRLF)
     elif t is Verbatim:
         if resp3:
             out.append(b"=%d\r\ntxt:" % (len(value) + 4))

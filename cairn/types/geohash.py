@@ -180,7 +180,10 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     lat2r = lat2 * _D_R
     u = math.sin((lat2r - lat1r) / 2)
     a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+    root = math.sqrt(a)
+    if root > 1.0:  # rounding, near antipodes: C's asin gives NaN
+        return math.nan
+    return 2.0 * EARTH_RADIUS_M * math.asin(root)
 
 
 class Shape:
@@ -231,6 +234,11 @@ def estimate_steps(range_m: float, lat: float) -> int:
     return max(1, min(STEP_MAX, step))
 
 
+def _cos(x: float) -> float:
+    """C's cos: NaN (not an exception) for an infinite argument."""
+    return math.cos(x) if math.isfinite(x) else math.nan
+
+
 def bounding_box(shape: Shape) -> tuple[float, float, float, float]:
     """(min lon, min lat, max lon, max lat) of the shape, in degrees."""
     if shape.box:
@@ -240,8 +248,8 @@ def bounding_box(shape: Shape) -> tuple[float, float, float, float]:
         height = width = shape.unit * shape.radius
     lon, lat = shape.lon, shape.lat
     lat_delta = (height / EARTH_RADIUS_M) / _D_R
-    lon_delta_top = (width / EARTH_RADIUS_M / math.cos((lat + lat_delta) * _D_R)) / _D_R
-    lon_delta_bottom = (width / EARTH_RADIUS_M / math.cos((lat - lat_delta) * _D_R)) / _D_R
+    lon_delta_top = (width / EARTH_RADIUS_M / _cos((lat + lat_delta) * _D_R)) / _D_R
+    lon_delta_bottom = (width / EARTH_RADIUS_M / _cos((lat - lat_delta) * _D_R)) / _D_R
     if lat < 0:
         return lon - lon_delta_bottom, lat - lat_delta, lon + lon_delta_bottom, lat + lat_delta
     return lon - lon_delta_top, lat - lat_delta, lon + lon_delta_top, lat + lat_delta
