@@ -243,10 +243,27 @@ def _deliver(ps: PubSub, target: Client, message: Push) -> None:
         now = time.monotonic()
         if not subs.soft_since:
             subs.soft_since = now
+            # Checked again when the time is up, even if nothing more is published.
+            target.server.call_later(seconds + 0.01, lambda: _soft_recheck(ps, target))
         elif now - subs.soft_since > seconds:
             _drop(target)
     elif subs.soft_since:
         subs.soft_since = 0.0
+
+
+def _soft_recheck(ps: PubSub, target: Client) -> None:
+    subs = ps.clients.get(target)
+    if subs is None or target.closing or not subs.soft_since:
+        return
+    _hard, soft, seconds = ps.limits
+    if not soft or target.output_bytes() < soft:
+        subs.soft_since = 0.0
+        return
+    waited = time.monotonic() - subs.soft_since
+    if waited > seconds:
+        _drop(target)
+    else:
+        target.server.call_later(seconds - waited + 0.01, lambda: _soft_recheck(ps, target))
 
 
 def _drop(target: Client) -> None:

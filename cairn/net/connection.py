@@ -45,6 +45,7 @@ class Connection(asyncio.Protocol):
         self.reading_paused = False
         self.retry_handle: asyncio.TimerHandle | None = None
         self.blocked = False  # a blocking command is parked: later requests wait
+        self.batch: list[bytes] | None = None  # replies of the read being run
         self.out_bytes = 0
 
     # -- asyncio callbacks ---------------------------------------------------
@@ -133,6 +134,9 @@ class Connection(asyncio.Protocol):
         assert client is not None
         server = self.server
         out: list[bytes] = []
+        # Pushes to this client while its commands run (its own SUBSCRIBE
+        # confirmations, a RESP3 client's own PUBLISH) join ``out`` in order.
+        self.batch = out
         # The highest barrier of the replies in ``out``: they leave together,
         # once it is durable (like Redis, which writes a read's replies after
         # the fsync of its iteration).
@@ -172,6 +176,7 @@ class Connection(asyncio.Protocol):
                 barrier = lsn
             if client.close_after_reply or client.closing:
                 break
+        self.batch = None
         # Limits for what is parsed next (AUTH, HELLO AUTH, RESET change it).
         self.parser.authenticated = client.authenticated
         if out:
@@ -271,6 +276,9 @@ class Connection(asyncio.Protocol):
             data = encode(value, client.resp == 3)
         except ErrorReply:
             return
+        if self.batch is not None:
+            self.batch.append(data)
+            return
         self._write_or_hold(data)
 
     def _output_bytes(self) -> int:
@@ -286,11 +294,12 @@ class Connection(asyncio.Protocol):
             self.client.closing = True
 
     def close(self) -> None:
-        """Close now (CLIENT KILL, timeouts, SHUTDOWN)."""
+        """Close now (CLIENT KILL, timeouts, output buffer limits, SHUTDOWN): like
+        Redis freeing the client, whatever it had not read yet is dropped."""
         if self.client is not None:
             self.client.closing = True
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
 
 
 def _addr(info: Any) -> str:
