@@ -120,8 +120,12 @@ def _encode_into(value: Any, resp3: bool, out: list[bytes]) -> None:
         out.append(b"+" + value.encode() + _CRLF)
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(value))
+        append = out.append
         for item in value:
-            _encode_into(item, resp3, out)
+            if type(item) is bytes:  # the common element, without a recursive call
+                append(b"$%d\r\n%s\r\n" % (len(item), item))
+            else:
+                _encode_into(item, resp3, out)
     elif isinstance(value, ErrorReply):
         out.append(encode_error(value.message))
     elif t is MapReply or t is dict:
