@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from harness import Pair
+from inprocess import EffectsCapture
 
 import cairn.commands  # noqa: F401  (registers every command)
-from cairn.commands.context import Client, Server
-from cairn.commands.dispatch import execute
+from cairn.commands.context import Server
 from cairn.commands.replay import Replayer
 from cairn.protocol import ErrorReply
 
@@ -436,28 +436,8 @@ def test_in_multi(pair: Pair) -> None:
 # -- effects and replay (in process) ----------------------------------------------------
 
 
-class _Local:
-    def __init__(self) -> None:
-        self.server = Server()
-        self.client = Client(self.server)
-        self.records: list[list[tuple[int, list[bytes]]]] = []
-        original = self.server.log.append
-
-        def append(effects: list[tuple[int, list[bytes]]]) -> int:
-            self.records.append([(db, list(argv)) for db, argv in effects])
-            return original(effects)
-
-        self.server.log.append = append  # type: ignore[method-assign]
-
-    def run(self, *args: Any) -> Any:
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        reply, _ = execute(self.server, self.client, argv)
-        return reply
-
-    def effects_of(self, *args: Any) -> list[list[bytes]]:
-        before = len(self.records)
-        self.run(*args)
-        return [argv for record in self.records[before:] for _db, argv in record]
+class _Local(EffectsCapture):
+    """Commands run in process, with what they log."""
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from harness import Pair, RawClient
+from inprocess import EffectsCapture
 
 import cairn.commands  # noqa: F401  (registers every command)
 from cairn.commands.context import Client, Server
@@ -601,28 +602,8 @@ def test_list_type_matches_a_python_list() -> None:
 # -- effects: what the log records ------------------------------------------------------------
 
 
-class _Capture:
-    def __init__(self) -> None:
-        self.server = Server()
-        self.client = Client(self.server)
-        self.records: list[list[tuple[int, list[bytes]]]] = []
-        original = self.server.log.append
-
-        def append(effects: list[tuple[int, list[bytes]]]) -> int:
-            self.records.append([(db, list(argv)) for db, argv in effects])
-            return original(effects)
-
-        self.server.log.append = append  # type: ignore[method-assign]
-
-    def run(self, *args: str | bytes) -> Any:
-        argv = [a if isinstance(a, bytes) else a.encode() for a in args]
-        reply, _barrier = execute(self.server, self.client, argv)
-        return reply
-
-    def effects_of(self, *args: str) -> list[list[bytes]]:
-        before = len(self.records)
-        self.run(*args)
-        return [argv for record in self.records[before:] for _db, argv in record]
+class _Capture(EffectsCapture):
+    """Commands run in process, with what they log."""
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from typing import Any
 import hiredis
 import pytest
 from harness import Pair
+from inprocess import EffectsCapture
 
-from cairn.commands.context import Client, Server
-from cairn.commands.dispatch import execute
+from cairn.commands.context import Server
 from cairn.commands.replay import Replayer
 from cairn.protocol import ErrorReply, SetReply
 from cairn.types.set import RedisSet, is_int64
@@ -463,29 +463,7 @@ def test_sscan_hashtable_iterates_everything(pair: Pair) -> None:
 # -- in process: Redis 7.2's listpack rules, effects and replay ----------------------------
 
 
-class _Local:
-    def __init__(self) -> None:
-        self.server = Server()
-        self.client = Client(self.server)
-        self.records: list[list[tuple[int, list[bytes]]]] = []
-        original = self.server.log.append
-
-        def append(effects: list[tuple[int, list[bytes]]]) -> int:
-            self.records.append([(db, list(argv)) for db, argv in effects])
-            return original(effects)
-
-        self.server.log.append = append  # type: ignore[method-assign]
-
-    def run(self, *args: Any) -> Any:
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        reply, _ = execute(self.server, self.client, argv)
-        return reply
-
-    def effects_of(self, *args: Any) -> list[list[bytes]]:
-        before = len(self.records)
-        self.run(*args)
-        return [argv for record in self.records[before:] for _db, argv in record]
-
+class _Local(EffectsCapture):
     def enc(self, key: str) -> bytes:
         return self.run("OBJECT", "ENCODING", key)  # type: ignore[no-any-return]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from harness import Pair
+from inprocess import EffectsCapture
 
 from cairn.commands.context import Client, Server
 from cairn.commands.dispatch import execute
@@ -307,28 +308,8 @@ def test_sort_errors(pair: Pair) -> None:
 # -- effects and replay --------------------------------------------------------------------------------
 
 
-class _Capture:
-    def __init__(self) -> None:
-        self.server = Server()
-        self.client = Client(self.server)
-        self.records: list[list[tuple[int, list[bytes]]]] = []
-        original = self.server.log.append
-
-        def append(effects: list[tuple[int, list[bytes]]]) -> int:
-            self.records.append([(db, list(argv)) for db, argv in effects])
-            return original(effects)
-
-        self.server.log.append = append  # type: ignore[method-assign]
-
-    def run(self, *args: str | bytes) -> Any:
-        argv = [a if isinstance(a, bytes) else a.encode() for a in args]
-        reply, _barrier = execute(self.server, self.client, argv)
-        return reply
-
-    def effects_of(self, *args: str | bytes) -> list[list[bytes]]:
-        before = len(self.records)
-        self.run(*args)
-        return [argv for record in self.records[before:] for _db, argv in record]
+class _Capture(EffectsCapture):
+    """Commands run in process, with what they log."""
 
 
 def _b(*xs: str) -> list[bytes]:
