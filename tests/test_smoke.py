@@ -11,3 +11,8 @@ def test_ping_echo(pair: Pair) -> None:
 def test_unknown_command(pair: Pair) -> None:
     pair.check("NOSUCHCOMMAND", "a", "b")
     pair.check("NOSUCHCOMMAND", "x" * 300)
+
+
+def test_unknown_command_cuts_at_128_bytes(pair: Pair) -> None:
+    # Redis counts bytes ("%.128s"), not characters.
+    pair.check("é" * 100, "x" * 200, "y")

@@ -28,14 +28,22 @@ def wrong_arity(name: str) -> CommandError:
     return CommandError(f"ERR wrong number of arguments for '{name}' command")
 
 
+def _c_string(value: bytes) -> bytes:
+    """What C's %s prints of a Redis string: everything before the first NUL."""
+    nul = value.find(b"\0")
+    return value if nul < 0 else value[:nul]
+
+
 def unknown_command(argv: list[bytes]) -> CommandError:
-    args = ""
+    # Redis formats with "%.128s" and "'%.*s' " (byte counts, C strings).
+    args = b""
     for arg in argv[1:]:
         if len(args) >= 128:
             break
-        args += "'" + arg.decode("utf-8", "surrogateescape")[: 128 - len(args)] + "' "
-    name = argv[0].decode("utf-8", "surrogateescape")[:128]
-    return CommandError(f"ERR unknown command '{name}', with args beginning with: {args}")
+        args += b"'" + _c_string(arg)[: 128 - len(args)] + b"' "
+    name = _c_string(argv[0])[:128]
+    text = b"ERR unknown command '" + name + b"', with args beginning with: " + args
+    return CommandError(text.decode("utf-8", "surrogateescape"))
 
 
 def unknown_subcommand(container: str, sub: bytes) -> CommandError:

@@ -453,10 +453,5 @@ def test_random_streams_match_redis(
     compare(redis_server.port, cairn_server.port, data, idle=0.15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="errors.unknown_command keeps a NUL; redis-server prints the name with %s, "
-    "which stops at the NUL (cairn/commands/errors.py, not a protocol file)",
-)
 def test_unknown_command_with_nul(redis_server: ServerProcess, cairn_server: ServerProcess) -> None:
     compare(redis_server.port, cairn_server.port, mb(b"a\0b", b"c\0d"))
