@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import RawClient, ServerProcess
+from fuzzbase import DifferentialMachine
+from harness import ServerProcess
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
@@ -58,31 +58,11 @@ def bitfield_ops(draw: Any) -> list[str]:
     return out
 
 
-class BitmapMachine(RuleBasedStateMachine):
-    real_port = 0
-    cairn_port = 0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.real: RawClient | None = None
-        self.cairn: RawClient | None = None
-
+class BitmapMachine(DifferentialMachine):
     @initialize(resp=st.sampled_from([2, 3]))
     def connect(self, resp: int) -> None:
-        self.real = RawClient(self.real_port, resp)
-        self.cairn = RawClient(self.cairn_port, resp)
+        self.open_clients(resp)
         self.same("FLUSHALL")
-
-    def teardown(self) -> None:
-        for client in (self.real, self.cairn):
-            if client is not None:
-                client.close()
-
-    def same(self, *args: Any) -> bytes:
-        assert self.real is not None and self.cairn is not None
-        expected, actual = self.real.raw(*args), self.cairn.raw(*args)
-        assert actual == expected, f"{args!r}\n  redis: {expected!r}\n  cairn: {actual!r}"
-        return actual
 
     # -- writes --------------------------------------------------------------------
     @rule(key=keys, offset=offsets, bit=st.sampled_from(["0", "1"]))

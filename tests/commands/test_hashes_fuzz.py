@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import hiredis
-from harness import RawClient, ServerProcess
+from fuzzbase import DifferentialMachine
+from harness import ServerProcess
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
@@ -57,19 +57,10 @@ def _canon(value: Any) -> Any:
     return value
 
 
-class HashMachine(RuleBasedStateMachine):
-    real_port = 0
-    cairn_port = 0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.real: RawClient | None = None
-        self.cairn: RawClient | None = None
-
+class HashMachine(DifferentialMachine):
     @initialize(resp=st.sampled_from([2, 3]))
     def connect(self, resp: int) -> None:
-        self.real = RawClient(self.real_port, resp)
-        self.cairn = RawClient(self.cairn_port, resp)
+        self.open_clients(resp)
         self.same("FLUSHALL")
         self.same("CONFIG", "SET", "hash-max-listpack-entries", MAX_ENTRIES)
         self.same("CONFIG", "SET", "hash-max-listpack-value", MAX_VALUE)
@@ -78,15 +69,7 @@ class HashMachine(RuleBasedStateMachine):
         if self.real is not None and self.cairn is not None:
             self.same("CONFIG", "SET", "hash-max-listpack-entries", "512")
             self.same("CONFIG", "SET", "hash-max-listpack-value", "64")
-        for client in (self.real, self.cairn):
-            if client is not None:
-                client.close()
-
-    def same(self, *args: Any) -> bytes:
-        assert self.real is not None and self.cairn is not None
-        expected, actual = self.real.raw(*args), self.cairn.raw(*args)
-        assert actual == expected, f"{args!r}\n  redis: {expected!r}\n  cairn: {actual!r}"
-        return actual
+        self.close_clients()
 
     def same_unordered(self, *args: Any) -> None:
         assert self.real is not None and self.cairn is not None

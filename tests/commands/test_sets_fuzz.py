@@ -20,11 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 import hiredis
-from harness import RawClient, ServerProcess
+from fuzzbase import DifferentialMachine
+from harness import ServerProcess
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
@@ -57,30 +57,22 @@ def _is_int(value: bytes) -> bool:
     return str(number).encode() == value and -(2**63) <= number < 2**63
 
 
-class SetMachine(RuleBasedStateMachine):
-    real_port = 0
-    cairn_port = 0
-
+class SetMachine(DifferentialMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.real: RawClient | None = None
-        self.cairn: RawClient | None = None
         self.resp = 2
 
     @initialize(resp=st.sampled_from([2, 3]))
     def connect(self, resp: int) -> None:
         self.resp = resp
-        self.real = RawClient(self.real_port, resp)
-        self.cairn = RawClient(self.cairn_port, resp)
+        self.open_clients(resp)
         self.same("FLUSHALL")
         self.same("CONFIG", "SET", "set-max-intset-entries", str(INTSET_MAX))
 
     def teardown(self) -> None:
         if self.real is not None:
             self.same("CONFIG", "SET", "set-max-intset-entries", "512")
-        for client in (self.real, self.cairn):
-            if client is not None:
-                client.close()
+        self.close_clients()
 
     # -- helpers -------------------------------------------------------------
     def both(self, *args: Any) -> tuple[bytes, bytes]:

@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import hiredis
-from harness import RawClient, ServerProcess
+from fuzzbase import DifferentialMachine
+from harness import ServerProcess
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
@@ -59,19 +59,10 @@ def _parse(data: bytes) -> Any:
     return reader.gets()
 
 
-class ZSetMachine(RuleBasedStateMachine):
-    real_port = 0
-    cairn_port = 0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.real: RawClient | None = None
-        self.cairn: RawClient | None = None
-
+class ZSetMachine(DifferentialMachine):
     @initialize(resp=st.sampled_from([2, 3]))
     def connect(self, resp: int) -> None:
-        self.real = RawClient(self.real_port, resp)
-        self.cairn = RawClient(self.cairn_port, resp)
+        self.open_clients(resp)
         self.same("FLUSHALL")
         self.same("CONFIG", "SET", "zset-max-listpack-entries", str(ENTRIES))
         self.same("SADD", "s", "a", "b", "x")
