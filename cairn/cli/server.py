@@ -106,6 +106,8 @@ def build_server(config: Config) -> Server:
     if config["durability"] == "none":
         log.warning("durability is none: writes are NOT persisted (cache mode)")
         return server
+    if config["log"] == "etcd":
+        return _build_etcd_member(server, config)
     from cairn.durability.local import LocalLog
     from cairn.durability.log import LogCorrupt, LogUnavailable
     from cairn.snapshots.format import SnapshotError
@@ -140,6 +142,28 @@ def build_server(config: Config) -> Server:
     server.recovery_seconds = elapsed
     server.recovered_records = records
     server.keyspace.track_pending = True
+    return server
+
+
+def _build_etcd_member(server: Server, config: Config) -> Server:
+    """A multi-AZ shard member: the log is on etcd; the node starts as a replica,
+    catches up, and campaigns when the shard has no primary (replication/shard.py)."""
+    from cairn.durability.etcd.log import EtcdLog
+    from cairn.replication.shard import ShardMember, new_node_id
+
+    try:
+        etcdlog = EtcdLog(config["etcd-endpoints"], config["cluster-name"], config["shard"])
+    except Exception as exc:
+        raise StartupError(f"cannot reach etcd at {config['etcd-endpoints']}: {exc}") from None
+    server.log = etcdlog
+    server.keyspace.track_pending = True
+    ShardMember(
+        server, etcdlog,
+        node_id=config["node-id"] or new_node_id(),
+        zone=config["zone"],
+        address=config["announce-address"],
+        lease_ttl=config["lease-ttl"],
+    )
     return server
 
 

@@ -26,6 +26,7 @@ FAMILIES = (
     "sort",
     "memory",
     "pubsub",
+    "replication",
 )
 
 for _family in FAMILIES:

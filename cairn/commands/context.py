@@ -132,6 +132,14 @@ class Server:
         self.config.on_change("slowlog-log-slower-than", lambda v: setattr(self, "slowlog_threshold", v))
         self.config.on_change("latency-monitor-threshold", lambda v: setattr(self, "latency_threshold", v))
         self.snapshots: Any = None  # the snapshot manager (durability local)
+        # Multi-AZ: the shard member (replication/shard.py), and what this node's
+        # role refuses: (error, writes only) — READONLY on a replica, LOADING while
+        # it catches up or steps down.
+        self.replication: Any = None
+        self.role_refusal: tuple[str, bool] | None = None
+        # A multi-AZ primary serves only until its lease may have lapsed (monotonic
+        # seconds; 0 when not leading): every command checks it, reads included.
+        self.lease_deadline = 0.0
         self.recovery_seconds = 0.0
         self.recovered_records = 0
         from cairn.commands.keys import sync_policy

@@ -101,6 +101,8 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
         or server.paused_until
         or server.log.failure is not None
         or client.subscribed
+        or server.role_refusal is not None
+        or server.lease_deadline
     ):
         reject = _check(server, client, cmd)
         if reject is not None:
@@ -161,6 +163,9 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
     return reply, keyspace.read_barrier
 
 
+LEASE_LAPSED = "TRYAGAIN this node's primary lease lapsed; it is stepping down"
+
+
 def _check(server: Server, client: Client, cmd: Command) -> Any:
     """The rejections between arity and execution; None when the command may run."""
     flags = cmd.flags
@@ -168,6 +173,19 @@ def _check(server: Server, client: Client, cmd: Command) -> Any:
         return ErrorReply(errors.NOAUTH)
     if client.in_multi and "no_multi" in flags:
         return ErrorReply("ERR Command not allowed inside a transaction")
+    deadline = server.lease_deadline
+    if deadline and time.monotonic() >= deadline and "loading" not in flags:
+        # The primary lease may have lapsed (e.g. the process was stopped): another
+        # node may lead by now, so not even a read is answered from this memory.
+        return ErrorReply(LEASE_LAPSED)
+    refusal = server.role_refusal
+    if refusal is not None:
+        error, writes_only = refusal
+        if writes_only:
+            if cmd.is_write or (cmd.name == "exec" and _may_write(client, cmd)):
+                return ErrorReply(error)
+        elif "loading" not in flags:
+            return ErrorReply(error)
     failure = server.log.failure
     if failure is not None and _may_write(client, cmd):
         return ErrorReply(misconf_error(failure))

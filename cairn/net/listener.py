@@ -79,6 +79,12 @@ class Node:
                     port = name[1]
         self.server.port = port
         self.loop.create_task(self._cron())
+        replication = self.server.replication
+        if replication is not None:
+            replication.disconnect_all = self.disconnect_all
+            if not replication.address:
+                replication.address = f"{bound[0][0]}:{port}" if bound else f"127.0.0.1:{port}"
+            replication.start()
         return bound
 
     async def _cron(self) -> None:
@@ -135,6 +141,11 @@ class Node:
                 continue
             if now - client.last_interaction > timeout and not conn.held:
                 conn.close()
+
+    def disconnect_all(self) -> None:
+        """Close every client connection (a primary stepping down: held replies are dropped)."""
+        for conn in list(self.connections):
+            conn.close()
 
     def request_shutdown(self) -> None:
         if self.stopping is not None:

@@ -363,6 +363,10 @@ def _stats(server: Server) -> Fields:
 
 
 def _replication(server: Server) -> Fields:
+    if server.replication is not None:
+        fields: Fields = list(server.replication.info())
+        fields.append(("master_repl_offset", server.log.committed))
+        return fields
     return [
         ("role", "master"),
         ("connected_slaves", 0),

@@ -1,0 +1,1 @@
+"""The etcd backend of the transaction log (multi-AZ): client, fenced appends, tailing."""

@@ -1,0 +1,1 @@
+"""Multi-AZ: leadership on etcd, replicas tailing the log, failover, local clusters."""

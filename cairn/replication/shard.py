@@ -1,0 +1,369 @@
+"""One node of a multi-AZ shard: replica or primary, decided through etcd.
+
+Life of a node (all of it on the server's event loop; etcd calls run on the
+log's own thread through ``EtcdLog.submit``):
+
+1. **Catch up**: apply the log from the start (or the snapshot) through the one
+   apply path (``Replayer``), as a replica.
+2. **Replica**: watch the shard's prefix from the revision read at; apply each new
+   batch in LSN order; reads are served, writes get ``READONLY``. When the leader
+   key disappears (its lease lapsed), campaign.
+3. **Campaign**: grant a lease; one Txn creates the leader key bound to it only if
+   no leader key exists. The winner's epoch is that key's create revision.
+4. **Take over**: read the log to its end and apply it (the old leader can no
+   longer append: its appends compare the leader key's create revision), append a
+   leadership record (no effects, the new epoch), wait for it, then serve writes.
+5. **Primary**: renew the lease every ``ttl/4``. The lease is valid until
+   ``(send time of the last renewal that succeeded) + ttl - margin``; etcd can only
+   expire it later than that. At that deadline without a newer renewal the node
+   steps down *before* any other node can be elected: it refuses every command,
+   drops every client (replies held for records whose outcome is unknown are never
+   sent), rebuilds its memory from the log, and rejoins as a replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from cairn.commands.context import Server
+from cairn.commands.replay import Replayer
+from cairn.durability.etcd import proto as pb
+from cairn.durability.etcd.client import EtcdError, prefix_end
+from cairn.durability.etcd.log import EtcdLog, decode_batch
+
+log = logging.getLogger("cairn.replication")
+T = TypeVar("T")
+
+READONLY = "READONLY You can't write against a read only replica."
+LOADING = "LOADING Cairn is loading the dataset in memory"
+
+
+class ShardMember:
+    def __init__(self, server: Server, etcdlog: EtcdLog, *, node_id: str, zone: str,
+                 address: str, lease_ttl: int = 2, lease_margin: float = 0.3) -> None:
+        self.server = server
+        self.log = etcdlog
+        self.node_id = node_id
+        self.zone = zone
+        self.address = address
+        self.lease_ttl = lease_ttl
+        self.lease_margin = lease_margin
+        self.role = "replica"
+        self.epoch = 0
+        self.leader: tuple[str, str, str] | None = None  # (node id, zone, address)
+        self.lease_id = 0
+        self.lease_deadline = 0.0
+        self.applied_lsn = 0
+        self.applied_revision = 0
+        self.primary_last_lsn = 0  # the newest LSN seen in the log (replication lag)
+        self.stepdowns = 0
+        self.failovers_won = 0
+        self.disconnect_all: Callable[[], None] = lambda: None
+        self._replayer = Replayer(server)
+        self._task: asyncio.Task[None] | None = None
+        self._leader_gone: asyncio.Event | None = None
+        self._stop = False
+        self._dirty_memory = False  # memory may be ahead of the log: rebuild before serving
+        server.replication = self
+        self._refuse(LOADING, writes_only=False)
+
+    # -- plumbing ------------------------------------------------------------
+    async def _etcd(self, coro: Any) -> Any:
+        return await asyncio.wrap_future(self.log.submit(coro))
+
+    def _refuse(self, error: str | None, *, writes_only: bool = True) -> None:
+        self.server.role_refusal = None if error is None else (error, writes_only)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        self._stop = True
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- the state machine ---------------------------------------------------
+    async def _run(self) -> None:
+        while not self._stop:
+            try:
+                if self._dirty_memory:
+                    await self._rebuild()
+                await self._serve_as_replica()
+                if await self._campaign():
+                    await self._serve_as_primary()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # etcd unreachable (no quorum), a watch broken beyond repair...: retry.
+                # A node that was primary rebuilds first (its memory may hold writes
+                # that never reached etcd).
+                log.warning("replication: %s; retrying", exc, exc_info=not isinstance(exc, EtcdError))
+                if self.role == "primary":
+                    await self._step_down()
+                await asyncio.sleep(0.25)
+
+    def _apply(self, records: list[tuple[int, int, list[Any]]]) -> None:
+        replayer = self._replayer
+        for lsn, _epoch, effects in records:
+            if lsn <= self.applied_lsn:
+                continue  # already applied (a re-read after a watch restart)
+            if lsn != self.applied_lsn + 1:
+                raise RuntimeError(f"log hole: applied {self.applied_lsn}, next record {lsn}")
+            replayer.apply_record(lsn, effects)
+            self.applied_lsn = lsn
+        if self.role != "primary":
+            etcdlog = self.log  # nothing is pending on a replica: what it applied is durable
+            etcdlog.last_lsn = etcdlog.committed = self.applied_lsn
+        if self.applied_lsn > self.primary_last_lsn:
+            self.primary_last_lsn = self.applied_lsn
+
+    async def _catch_up(self) -> int:
+        records, revision = await self._etcd(self.log.read_batches(self.applied_lsn + 1))
+        self._apply(records)
+        self.applied_revision = revision
+        return revision
+
+    async def _read_leader(self) -> Any:
+        return await self._etcd(self.log.client.get(self.log.leader_key))
+
+    async def _serve_as_replica(self) -> None:
+        """Tail the log until there is no leader (then return to campaign)."""
+        self.role = "replica"
+        self.epoch = 0
+        await self._catch_up()
+        self._refuse(READONLY)
+        while not self._stop:
+            leader = await self._read_leader()
+            if leader is None:
+                return
+            self._set_leader(leader.value)
+            gone = await self._tail_until_leader_gone(int(leader.create_revision))
+            if gone:
+                return
+
+    def _set_leader(self, value: bytes) -> None:
+        parts = value.decode(errors="replace").split(" ")
+        while len(parts) < 3:
+            parts.append("")
+        self.leader = (parts[0], parts[1], parts[2])
+
+    async def _tail_until_leader_gone(self, leader_revision: int) -> bool:
+        """Apply new batches until the leader key with that revision is deleted."""
+        loop = asyncio.get_running_loop()
+        gone = asyncio.Event()
+        self._leader_gone = gone
+        prefix = self.log.prefix
+        leader_key = self.log.leader_key
+        start = self.applied_revision + 1
+
+        async def watch() -> None:  # runs on the etcd thread
+            async for resp in self.log.client.watch(prefix, prefix_end(prefix), start):
+                batches = []
+                leader_event: tuple[int, bytes] | None = None
+                for ev in resp.events:
+                    kv = ev.kv
+                    if kv.key == leader_key:
+                        leader_event = (ev.type, kv.value)
+                    elif ev.type == pb.EVENT_PUT and kv.key.startswith(self.log.log_prefix):
+                        batches.append(decode_batch(kv.value))
+                revision = int(resp.header.revision)
+                loop.call_soon_threadsafe(self._on_watch, batches, leader_event, revision, gone)
+                if leader_event is not None and leader_event[0] == pb.EVENT_DELETE:
+                    return
+
+        future = self.log.submit(watch())
+        watching: asyncio.Future[Any] = asyncio.wrap_future(future)
+        waiting: asyncio.Future[Any] = loop.create_task(gone.wait())
+        try:
+            await asyncio.wait({watching, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.is_set():
+                return True
+            exc = watching.exception() if watching.done() else None
+            if exc is not None:
+                if getattr(exc, "compact_revision", 0):
+                    # Our revision was compacted away: re-read the log and watch again.
+                    log.warning("replica: watch history compacted; re-reading the log")
+                    await self._catch_up()
+                    return False
+                raise exc
+            return gone.is_set()
+        finally:
+            future.cancel()
+            waiting.cancel()
+
+    def _on_watch(self, batches: list[list[tuple[int, int, list[Any]]]],
+                  leader_event: tuple[int, bytes] | None, revision: int,
+                  gone: asyncio.Event) -> None:
+        for records in batches:
+            self._apply(records)
+        self.applied_revision = max(self.applied_revision, revision)
+        if leader_event is not None:
+            if leader_event[0] == pb.EVENT_DELETE:
+                self.leader = None
+                gone.set()
+            else:
+                self._set_leader(leader_event[1])
+
+    async def _campaign(self) -> bool:
+        client = self.log.client
+        lease_id, _ttl = await self._etcd(client.lease_grant(self.lease_ttl))
+        sent = time.monotonic()
+        value = f"{self.node_id} {self.zone} {self.address}".encode()
+        key = self.log.leader_key
+        try:
+            resp = await self._etcd(client.txn(
+                [pb.Compare(result=pb.EQUAL, target=pb.CREATE, key=key, create_revision=0)],
+                [pb.RequestOp(request_put=pb.PutRequest(key=key, value=value, lease=lease_id))],
+                [pb.RequestOp(request_range=pb.RangeRequest(key=key))],
+            ))
+        except EtcdError as exc:
+            if not exc.unknown_outcome:
+                raise
+            kv = await self._read_leader()  # did our put land?
+            if kv is None or kv.lease != lease_id:
+                await self._revoke(lease_id)
+                return False
+            revision = int(kv.create_revision)
+        else:
+            if not resp.succeeded:
+                await self._revoke(lease_id)
+                return False
+            revision = int(resp.header.revision)
+        self.lease_id = lease_id
+        self._set_deadline(sent + self.lease_ttl - self.lease_margin)
+        self.epoch = revision
+        log.warning("replication: won the election for %s (epoch %d)",
+                    self.log.prefix.decode(), revision)
+        return True
+
+    async def _revoke(self, lease_id: int) -> None:
+        try:
+            await self._etcd(self.log.client.lease_revoke(lease_id))
+        except EtcdError:
+            pass  # it lapses by itself
+
+    async def _serve_as_primary(self) -> None:
+        loop = asyncio.get_running_loop()
+        keeper = loop.create_task(self._keep_lease())
+        try:
+            # The old leader is fenced from here on: everything in the log is final.
+            await self._catch_up()
+            self.log.start_leading(self.epoch, self.applied_lsn)
+            lsn = self.log.append([])  # the leadership record
+            while self.log.committed < lsn:
+                if self.log.failure is not None or not self._lease_valid():
+                    raise _LostLease()
+                await asyncio.sleep(0.001)
+            self.applied_lsn = lsn
+            self.role = "primary"
+            self.leader = (self.node_id, self.zone, self.address)
+            self.failovers_won += 1
+            self._refuse(None)
+            log.warning("replication: serving as primary from LSN %d", lsn)
+            while not self._stop:
+                await asyncio.sleep(0.05)
+                if self.log.failure is not None or not self._lease_valid() or keeper.done():
+                    raise _LostLease()
+        except _LostLease:
+            await self._step_down()
+        finally:
+            keeper.cancel()
+
+    def _set_deadline(self, deadline: float) -> None:
+        self.lease_deadline = deadline
+        if self.role == "primary" or self.epoch:
+            self.server.lease_deadline = deadline
+
+    def _lease_valid(self) -> bool:
+        return time.monotonic() < self.lease_deadline
+
+    async def _keep_lease(self) -> None:
+        client = self.log.client
+        loop = asyncio.get_running_loop()
+        timer = loop.call_at(0, lambda: None)
+        try:
+            while True:
+                timer.cancel()
+                timer = loop.call_at(
+                    loop.time() + max(0.0, self.lease_deadline - time.monotonic()), self._lease_timer)
+                sent = time.monotonic()
+                try:
+                    ttl = await asyncio.wait_for(
+                        self._etcd(client.lease_keepalive(self.lease_id, timeout=self.lease_ttl / 2)),
+                        self.lease_ttl / 2)
+                except (TimeoutError, EtcdError) as exc:
+                    log.warning("replication: lease renewal failed: %s", exc)
+                    await asyncio.sleep(0.1)
+                    continue
+                if ttl <= 0:
+                    log.warning("replication: the lease is gone")
+                    return
+                self._set_deadline(max(self.lease_deadline, sent + ttl - self.lease_margin))
+                await asyncio.sleep(self.lease_ttl / 4)
+        finally:
+            timer.cancel()
+
+    def _lease_timer(self) -> None:
+        """At the lease deadline: refuse everything at once, before any other check runs."""
+        if self.role == "primary" and not self._lease_valid():
+            self._refuse(LOADING, writes_only=False)
+            self.log.stop_leading("the primary lease lapsed")
+
+    async def _step_down(self) -> None:
+        log.warning("replication: stepping down (lease lapsed or deposed); rebuilding as a replica")
+        self.stepdowns += 1
+        self._dirty_memory = True
+        self.role = "replica"
+        self.epoch = 0
+        self.server.lease_deadline = 0.0
+        self._refuse(LOADING, writes_only=False)
+        self.log.stop_leading("this node stepped down")
+        self.disconnect_all()
+        if self.lease_id:
+            await self._revoke(self.lease_id)
+            self.lease_id = 0
+        await self._rebuild()
+
+    async def _rebuild(self) -> None:
+        """Forget memory (it may hold writes that never reached etcd) and replay the log."""
+        self._refuse(LOADING, writes_only=False)
+        server = self.server
+        server.keyspace.flushall()
+        server.keyspace.effects = []
+        self._replayer = Replayer(server)
+        self.applied_lsn = 0
+        self.applied_revision = 0
+        self.log.failure = None
+        server.keyspace.release_pending(1 << 62)  # marks of records that will never commit
+        await self._catch_up()
+        self._dirty_memory = False
+
+    # -- introspection --------------------------------------------------------
+    def info(self) -> list[tuple[str, Any]]:
+        lag = max(0, self.primary_last_lsn - self.applied_lsn) if self.role == "replica" else 0
+        fields: list[tuple[str, Any]] = [
+            ("role", "master" if self.role == "primary" else "slave"),
+            ("cairn_node_id", self.node_id),
+            ("cairn_zone", self.zone),
+            ("cairn_epoch", self.epoch),
+            ("cairn_applied_lsn", self.applied_lsn),
+            ("cairn_replication_lag_records", lag),
+        ]
+        if self.leader is not None and self.role != "primary":
+            host, _, port = self.leader[2].rpartition(":")
+            fields += [("master_host", host), ("master_port", port),
+                       ("master_link_status", "up")]
+        return fields
+
+
+class _LostLease(Exception):
+    pass
+
+
+def new_node_id() -> str:
+    return os.urandom(20).hex()
