@@ -65,6 +65,8 @@ class ShardMember:
         self.failovers_won = 0
         self.disconnect_all: Callable[[], None] = lambda: None
         self._replayer = Replayer(server)
+        # Batches read or watched beyond a hole in the log, by first LSN.
+        self._beyond: dict[int, list[tuple[int, int, list[Any]]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._leader_gone: asyncio.Event | None = None
         self._stop = False
@@ -108,6 +110,23 @@ class ShardMember:
                 await asyncio.sleep(0.25)
 
     def _apply(self, records: list[tuple[int, int, list[Any]]]) -> None:
+        """Apply records in LSN order, then any batches kept aside that now follow."""
+        self._apply_records(records)
+        beyond = self._beyond
+        while beyond:
+            batch = beyond.pop(self.applied_lsn + 1, None)
+            if batch is None:
+                break
+            self._apply_records(batch)
+        for first in [f for f in beyond if f <= self.applied_lsn]:
+            del beyond[first]
+        top = max((b[-1][0] for b in beyond.values()), default=self.applied_lsn)
+        self.primary_last_lsn = max(self.primary_last_lsn, self.applied_lsn, top)
+        if self.role != "primary":
+            etcdlog = self.log  # nothing is pending on a replica: what it applied is durable
+            etcdlog.last_lsn = etcdlog.committed = self.applied_lsn
+
+    def _apply_records(self, records: list[tuple[int, int, list[Any]]]) -> None:
         replayer = self._replayer
         for lsn, _epoch, effects in records:
             if lsn <= self.applied_lsn:
@@ -116,17 +135,13 @@ class ShardMember:
                 raise RuntimeError(f"log hole: applied {self.applied_lsn}, next record {lsn}")
             replayer.apply_record(lsn, effects)
             self.applied_lsn = lsn
-        if self.role != "primary":
-            etcdlog = self.log  # nothing is pending on a replica: what it applied is durable
-            etcdlog.last_lsn = etcdlog.committed = self.applied_lsn
-        if self.applied_lsn > self.primary_last_lsn:
-            self.primary_last_lsn = self.applied_lsn
 
     async def _catch_up(self) -> int:
-        records, revision = await self._etcd(self.log.read_batches(self.applied_lsn + 1))
-        self._apply(records)
-        self.applied_revision = revision
-        return revision
+        result = await self._etcd(self.log.read_batches(self.applied_lsn + 1))
+        self._beyond = dict(result.beyond)
+        self._apply(result.records)
+        self.applied_revision = result.revision
+        return int(result.revision)
 
     async def _read_leader(self) -> Any:
         return await self._etcd(self.log.client.get(self.log.leader_key))
@@ -162,15 +177,20 @@ class ShardMember:
         start = self.applied_revision + 1
 
         async def watch() -> None:  # runs on the etcd thread
+            log_prefix = self.log.log_prefix
             async for resp in self.log.client.watch(prefix, prefix_end(prefix), start):
-                batches = []
+                batches: list[tuple[int, Any]] = []  # (first LSN, records or None if deleted)
                 leader_event: tuple[int, bytes] | None = None
                 for ev in resp.events:
                     kv = ev.kv
                     if kv.key == leader_key:
                         leader_event = (ev.type, kv.value)
-                    elif ev.type == pb.EVENT_PUT and kv.key.startswith(self.log.log_prefix):
-                        batches.append(decode_batch(kv.value))
+                    elif kv.key.startswith(log_prefix):
+                        first = int(kv.key[len(log_prefix):])
+                        if ev.type == pb.EVENT_PUT:
+                            batches.append((first, decode_batch(kv.value)))
+                        else:
+                            batches.append((first, None))
                 revision = int(resp.header.revision)
                 loop.call_soon_threadsafe(self._on_watch, batches, leader_event, revision, gone)
                 if leader_event is not None and leader_event[0] == pb.EVENT_DELETE:
@@ -196,11 +216,17 @@ class ShardMember:
             future.cancel()
             waiting.cancel()
 
-    def _on_watch(self, batches: list[list[tuple[int, int, list[Any]]]],
+    def _on_watch(self, batches: list[tuple[int, Any]],
                   leader_event: tuple[int, bytes] | None, revision: int,
                   gone: asyncio.Event) -> None:
-        for records in batches:
-            self._apply(records)
+        for first, records in batches:
+            if records is None:  # trimmed, or an orphan truncated by a new leader
+                self._beyond.pop(first, None)
+            elif first == self.applied_lsn + 1 or first <= self.applied_lsn:
+                self._apply(records)
+            else:
+                self._beyond[first] = records  # beyond a hole: wait for it to fill
+                self._apply([])
         self.applied_revision = max(self.applied_revision, revision)
         if leader_event is not None:
             if leader_event[0] == pb.EVENT_DELETE:
@@ -253,6 +279,13 @@ class ShardMember:
         try:
             # The old leader is fenced from here on: everything in the log is final.
             await self._catch_up()
+            if self._beyond:
+                # Batches after a hole were never acknowledged (commits are contiguous):
+                # remove them before our records take their LSNs.
+                removed = await self._etcd(self.log.truncate_after(self.applied_lsn, self.epoch))
+                log.warning("replication: removed %d unacknowledged batches after LSN %d",
+                            removed, self.applied_lsn)
+                self._beyond = {}
             self.log.start_leading(self.epoch, self.applied_lsn)
             lsn = self.log.append([])  # the leadership record
             while self.log.committed < lsn:
@@ -338,6 +371,7 @@ class ShardMember:
         self._replayer = Replayer(server)
         self.applied_lsn = 0
         self.applied_revision = 0
+        self._beyond = {}
         self.log.failure = None
         server.keyspace.release_pending(1 << 62)  # marks of records that will never commit
         await self._catch_up()

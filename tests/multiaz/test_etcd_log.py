@@ -260,3 +260,65 @@ def test_watch_resumes_across_member_failure() -> None:
         assert seen == [b"/w/%d" % i for i in range(10)]  # each once, in order
     finally:
         cluster.destroy()
+
+
+def test_out_of_order_completion_commits_only_a_contiguous_prefix(elog: EtcdLog) -> None:
+    """With several Txns in flight, a later batch stored first is not acknowledged
+    until every batch before it is stored."""
+    lead(elog)
+    real_txn = elog.client.txn
+    release = asyncio.Event()
+    held: dict[str, int] = {"n": 0}
+
+    async def slow_first(*args: Any, **kwargs: Any) -> Any:
+        held["n"] += 1
+        if held["n"] == 1:
+            await release.wait()  # the first batch is slow
+        return await real_txn(*args, **kwargs)
+
+    elog.client.txn = slow_first  # type: ignore[method-assign]
+    first = elog.append([(0, [b"SET", b"a", b"1"])])
+    time.sleep(0.05)
+    for i in range(5):
+        elog.append([(0, [b"SET", b"b", b"%d" % i])])
+        time.sleep(0.02)
+    # The later batches are stored in etcd, but nothing is committed: LSN 1 is missing.
+    deadline = time.monotonic() + 10
+    while elog.stat_batches < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert elog.stat_batches >= 1
+    assert elog.committed == 0
+    result = elog.call(elog.read_batches(1))
+    assert result.records == []  # the hole at LSN 1 stops readers
+    assert min(result.beyond) > first
+    elog.loop.call_soon_threadsafe(release.set)
+    wait_committed(elog, 6)
+    assert [lsn for lsn, _ in elog.read(1)] == list(range(1, 7))
+
+
+def test_new_leader_truncates_batches_after_a_hole(etcd: EtcdCluster) -> None:
+    shard = f"hole{next(_counter)}"
+    log = EtcdLog(etcd.endpoints, "t", shard)
+    try:
+        from cairn.durability.record import encode_effects, frame_batch
+
+        def batch(first: int, n: int, epoch: int) -> bytes:
+            return frame_batch([(first + i, encode_effects([(0, [b"SET", b"k", b"%d" % (first + i)])]))
+                                for i in range(n)], epoch)
+
+        # What a dead leader left: batches 1-2 and 3, a hole at 4-5, then an orphan at 6.
+        for first, n in ((1, 2), (3, 1), (6, 2)):
+            log.call(log.client.put(log_key(log.prefix, first), batch(first, n, 7)))
+        result = log.call(log.read_batches(1))
+        assert [r[0] for r in result.records] == [1, 2, 3]
+        assert list(result.beyond) == [6]
+        assert [r[0] for r in log.call(log.read_batches(2)).records] == [2, 3]
+        epoch = lead(log, b"new")
+        # Only the current leader may truncate.
+        with pytest.raises(EtcdError):
+            log.call(log.truncate_after(3, epoch - 1))
+        assert log.call(log.truncate_after(3, epoch)) == 1
+        result = log.call(log.read_batches(1))
+        assert [r[0] for r in result.records] == [1, 2, 3] and result.beyond == {}
+    finally:
+        log.close()

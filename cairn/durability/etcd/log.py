@@ -19,10 +19,20 @@ the batch's key does not exist *then* put the batch, *else* read both keys back.
   some member answers; present with our bytes = success, absent = send the same
   Txn again (the compare still fences it). Nothing is acknowledged meanwhile.
 
-One Txn is in flight at a time; records appended meanwhile form the next batch.
-So batches reach etcd in LSN order with no holes, which is what readers check.
-Batches are cut at ``max_batch_bytes`` (below etcd's default request limit of
-1.5 MiB); a single record larger than that is sent alone.
+Up to ``max_inflight`` Txns are in flight at once (etcd then groups their raft
+entries into fewer fsyncs). They may be applied in any order, so the log can have
+a **hole**: batch k+1 stored while batch k is still in flight, or never stored
+because its leader died. The rules that keep this safe:
+
+- ``committed`` only covers a contiguous prefix: a reply waits until every batch
+  before its own is stored too. So nothing after a hole was ever acknowledged.
+- Readers apply in LSN order only: ``read_batches`` returns the contiguous records
+  and, separately, the batches stored beyond the first hole; replicas keep those
+  aside until the hole is filled.
+- A new leader, after reading to the first hole, deletes every batch beyond it
+  (``truncate_after``, fenced by its own epoch) before appending anything. The old
+  leader can no longer fill the hole (its appends are fenced), so those batches
+  could only ever be unacknowledged orphans.
 
 The etcd client lives on its own thread and asyncio loop (``self.loop``), so gRPC
 never runs on the server's event loop; listeners are called from that thread.
@@ -37,12 +47,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cairn.durability.etcd import proto as pb
 from cairn.durability.etcd.client import EtcdClient, EtcdError, QuotaExceeded, TlsFiles, prefix_end
 from cairn.durability.log import Effect, LogUnavailable
-from cairn.durability.record import RecordError, decode_record, encode_effects, frame_batch
+from cairn.durability.record import decode_record, encode_effects, frame_batch
 
 log = logging.getLogger("cairn.etcd")
 T = TypeVar("T")
@@ -66,6 +77,13 @@ def decode_batch(value: bytes) -> list[tuple[int, int, list[Effect]]]:
     return out
 
 
+@dataclass
+class ReadResult:
+    records: list[tuple[int, int, list[Effect]]]  # contiguous from the LSN asked for
+    beyond: dict[int, list[tuple[int, int, list[Effect]]]]  # batches after the first hole
+    revision: int
+
+
 class EtcdLog:
     """A TransactionLog on etcd. See the module docstring."""
 
@@ -80,11 +98,13 @@ class EtcdLog:
         tls: TlsFiles | None = None,
         timeout: float = 2.0,
         max_batch_bytes: int = DEFAULT_MAX_BATCH,
+        max_inflight: int = 4,
     ) -> None:
         self.prefix = f"/{cluster}/shards/{shard}/".encode()
         self.leader_key = self.prefix + b"leader"
         self.log_prefix = self.prefix + b"log/"
         self.max_batch_bytes = max_batch_bytes
+        self.max_inflight = max_inflight
         self.committed = 0
         self.last_lsn = 0
         self.failure: str | None = None
@@ -126,42 +146,55 @@ class EtcdLog:
         return self.submit(coro).result(timeout)
 
     # -- reading -------------------------------------------------------------
-    async def read_batches(self, from_lsn: int = 1, revision: int = 0
-                           ) -> tuple[list[tuple[int, int, list[Effect]]], int]:
-        """Every record with LSN >= from_lsn, and the etcd revision read at.
-
-        Checks that LSNs are contiguous (no holes) from the first returned one.
-        """
+    async def read_batches(self, from_lsn: int = 1, revision: int = 0) -> ReadResult:
+        """The records with LSN >= from_lsn up to the first hole, the batches stored
+        beyond it (by first LSN), and the etcd revision read at."""
         client = self.client
         end = prefix_end(self.log_prefix)
         # The batch holding from_lsn starts at or before it: find the newest key <= it.
         keys = await client.range(self.log_prefix, end, keys_only=True, revision=revision)
         revision = revision or int(keys.header.revision)
-        starts = [int(kv.key[len(self.log_prefix):]) for kv in keys.kvs]
         first_key = self.log_prefix
-        for start in starts:
-            if start <= from_lsn:
-                first_key = log_key(self.prefix, start)
-        records: list[tuple[int, int, list[Effect]]] = []
+        for kv in keys.kvs:
+            if int(kv.key[len(self.log_prefix):]) <= from_lsn:
+                first_key = kv.key
+        result = ReadResult([], {}, revision)
+        expected = from_lsn
         cursor = first_key
         while True:
             resp = await client.range(cursor, end, limit=64, revision=revision)
             for kv in resp.kvs:
-                for rec in decode_batch(kv.value):
-                    if rec[0] < from_lsn:
-                        continue
-                    if records and rec[0] != records[-1][0] + 1:
-                        raise RecordError(0, f"hole in the log: LSN {records[-1][0]} then {rec[0]}")
-                    records.append(rec)
+                batch = [rec for rec in decode_batch(kv.value) if rec[0] >= from_lsn]
+                if not batch:
+                    continue
+                if result.beyond or batch[0][0] != expected:
+                    result.beyond[batch[0][0]] = batch
+                    continue
+                result.records.extend(batch)
+                expected = batch[-1][0] + 1
             if not resp.more or not resp.kvs:
                 break
             cursor = resp.kvs[-1].key + b"\0"
-        return records, revision
+        return result
+
+    async def truncate_after(self, lsn: int, epoch: int) -> int:
+        """Delete every batch beyond ``lsn`` (orphans after a hole), only while
+        ``epoch`` leads. Returns how many keys went."""
+        start = log_key(self.prefix, lsn + 1)
+        resp = await self.client.txn(
+            [pb.Compare(result=pb.EQUAL, target=pb.CREATE, key=self.leader_key, create_revision=epoch)],
+            [pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(
+                key=start, range_end=prefix_end(self.log_prefix)))],
+        )
+        if not resp.succeeded:
+            raise EtcdError("truncate refused: " + DEPOSED)
+        return int(resp.responses[0].response_delete_range.deleted)
 
     def open(self, from_lsn: int = 1) -> Iterator[tuple[int, list[Effect]]]:
         """Records to replay (LSN >= from_lsn) as of now; sets last_lsn/committed."""
-        records, revision = self.call(self.read_batches(from_lsn))
-        self.open_revision = revision
+        result = self.call(self.read_batches(from_lsn))
+        records = result.records
+        self.open_revision = result.revision
         if records:
             self.last_lsn = self.committed = records[-1][0]
         elif from_lsn > 1:
@@ -169,7 +202,7 @@ class EtcdLog:
         return iter([(lsn, effects) for lsn, _epoch, effects in records])
 
     def read(self, from_lsn: int) -> Iterator[tuple[int, list[Effect]]]:
-        records, _rev = self.call(self.read_batches(from_lsn))
+        records = self.call(self.read_batches(from_lsn)).records
         return iter([(lsn, effects) for lsn, _epoch, effects in records if lsn <= self.committed
                      or self.epoch == 0])
 
@@ -195,6 +228,8 @@ class EtcdLog:
             self.epoch = 0
             if self.failure is None:
                 self.failure = reason
+        if self._wake is not None:
+            self.loop.call_soon_threadsafe(self._wake.set)
 
     # -- the loop side -------------------------------------------------------
     def append(self, effects: list[Effect]) -> int:
@@ -265,18 +300,31 @@ class EtcdLog:
     async def _write_loop(self) -> None:
         wake = self._wake
         assert wake is not None
-        while not self._closing:
-            with self._lock:
-                epoch = self.epoch
-                batch = self._take_batch() if epoch else []
-            if not batch:
-                wake.clear()
-                with self._lock:
-                    ready = bool(self._pending) and self.epoch != 0
-                    self._idle = not ready
-                if not ready:
-                    await wake.wait()
-                continue
+        inflight: dict[int, int] = {}  # first LSN -> last LSN, in LSN (= send) order
+        done: set[int] = set()
+        tasks: set[asyncio.Task[None]] = set()
+
+        failed = False
+
+        def finished(first: int, ok: bool) -> None:
+            nonlocal failed
+            if not ok:
+                failed = True  # deposed or failed: nothing after it may ever commit
+                wake.set()
+                return
+            done.add(first)
+            top = 0
+            for f, last in list(inflight.items()):  # oldest first
+                if f not in done:
+                    break
+                done.discard(f)
+                del inflight[f]
+                top = last
+            if top:
+                self._commit(top)
+            wake.set()
+
+        async def send(batch: list[tuple[int, bytes]], epoch: int) -> None:
             started = time.monotonic()
             try:
                 ok = await self._append_batch(batch, epoch)
@@ -284,14 +332,38 @@ class EtcdLog:
                 raise
             except Exception as exc:
                 log.exception("etcd append failed")
-                ok = False
                 self._fail(f"etcd append failed: {exc}")
-            if not ok:
-                return
-            self.stat_append_seconds += time.monotonic() - started
-            self.stat_batches += 1
-            self.stat_records += len(batch)
-            self._commit(batch[-1][0])
+                ok = False
+            if ok:
+                self.stat_append_seconds += time.monotonic() - started
+                self.stat_batches += 1
+                self.stat_records += len(batch)
+            finished(batch[0][0], ok)
+
+        try:
+            while not self._closing and not failed:
+                with self._lock:
+                    epoch = self.epoch
+                    batch = (self._take_batch()
+                             if epoch and len(inflight) < self.max_inflight else [])
+                if batch:
+                    inflight[batch[0][0]] = batch[-1][0]
+                    task = asyncio.get_running_loop().create_task(send(batch, epoch))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    continue
+                if epoch == 0:
+                    return  # not leading any more: in-flight batches are abandoned
+                wake.clear()
+                with self._lock:
+                    ready = (bool(self._pending) and self.epoch != 0
+                             and len(inflight) < self.max_inflight)
+                    self._idle = not ready
+                if not ready:
+                    await wake.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
 
     def _take_batch(self) -> list[tuple[int, bytes]]:
         pending = self._pending
