@@ -2,6 +2,9 @@
 
     cairn check-log DIR [--truncate]   check the transaction log in a data directory (and cut a bad tail)
     cairn server [ARGS...]             the same as cairn-server ARGS...
+    cairn local-cluster up [--replicas N] [--dir DIR] [--port P]
+                                       a multi-AZ shard on this machine: three etcd
+                                       members and 1+N nodes on loopback (Ctrl-C stops)
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ def main(argv: list[str] | None = None) -> int:
             os.path.join(a, "log") if os.path.isdir(os.path.join(a, "log")) else a for a in rest
         ]
         return check_log(rest)
+    if command == "local-cluster":
+        if not rest or rest[0] != "up":
+            print("usage: cairn local-cluster up [--replicas N] [--dir DIR] [--port P]",
+                  file=sys.stderr)
+            return 2
+        from cairn.replication.localcluster import up
+
+        return up(rest[1:])
     if command == "server":
         from cairn.cli.server import main as server_main
 

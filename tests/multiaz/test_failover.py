@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.multiaz.cluster import ETCD, CairnNode, Shard, new_etcd
+from tests.multiaz.cluster import ETCD, CairnNode, Shard, client, new_etcd
 
 pytestmark = pytest.mark.skipif(ETCD is None, reason="etcd-server is not installed")
 
@@ -70,7 +70,7 @@ class Writer(threading.Thread):
             if not node.running:
                 continue
             try:
-                c = node.client(timeout=1.0)
+                c = client(node, timeout=1.0)
                 if c.execute_command("ROLE")[0] == b"master":
                     return c
             except (redis.RedisError, OSError):
@@ -98,7 +98,7 @@ class Writer(threading.Thread):
 
 
 def check_acknowledged(node: CairnNode, writers: list[Writer]) -> None:
-    c = node.client(timeout=5)
+    c = client(node, timeout=5)
     for w in writers:
         stored = [int(x) for x in c.lrange(f"list{w.wid}", 0, -1)]
         missing = sorted(set(w.acked_pushes) - set(stored))
@@ -110,21 +110,21 @@ def check_acknowledged(node: CairnNode, writers: list[Writer]) -> None:
 
 
 def snapshot_of(node: CairnNode, writers: list[Writer]) -> tuple[object, ...]:
-    c = node.client(timeout=5)
+    c = client(node, timeout=5)
     return tuple((c.lrange(f"list{w.wid}", 0, -1), c.get(f"ctr{w.wid}")) for w in writers)
 
 
 def test_roles_replicas_and_readonly(shard: Shard) -> None:
     primary = shard.primary()
     replicas = [n for n in shard.nodes if n is not primary]
-    p = primary.client()
+    p = client(primary)
     for i in range(100):
         p.set(f"k{i}", i)
     info = p.info("replication")
     assert info["role"] == "master"
     for r in replicas:
-        eventually(lambda r=r: r.client().get("k99") == b"99", what=f"{r.name} catching up")
-        rc = r.client()
+        eventually(lambda r=r: client(r).get("k99") == b"99", what=f"{r.name} catching up")
+        rc = client(r)
         assert rc.info("replication")["role"] == "slave"
         assert rc.info("replication")["master_port"] == primary.port
         with pytest.raises(redis.ReadOnlyError, match="You can't write against a read only replica"):
@@ -179,18 +179,18 @@ def test_sigkill_primary_repeatedly_loses_no_acknowledged_write(shard: Shard) ->
 def test_paused_primary_is_fenced_and_never_acknowledges(shard: Shard) -> None:
     shard.wait_roles(timeout=30)
     old = shard.primary()
-    c = old.client(timeout=30)
+    c = client(old, timeout=30)
     c.set("reg", "before")
     shard.pause(old)
     try:
         new = shard.primary(exclude=old, timeout=20)
-        new.client().set("reg", "after")
+        client(new).set("reg", "after")
         # A client of the stopped primary sends a write; it stays unanswered until resume.
         result: dict[str, object] = {}
 
         def late_write() -> None:
             try:
-                result["reply"] = old.client(timeout=30).set("reg", "late")
+                result["reply"] = client(old, timeout=30).set("reg", "late")
             except (redis.RedisError, OSError) as exc:
                 result["error"] = exc
 
@@ -204,21 +204,21 @@ def test_paused_primary_is_fenced_and_never_acknowledges(shard: Shard) -> None:
     # Reads on the old primary never show the stale value.
     for _ in range(20):
         try:
-            value = old.client(timeout=5).get("reg")
+            value = client(old, timeout=5).get("reg")
         except (redis.RedisError, OSError):
             value = None
         assert value in (None, b"after")
         time.sleep(0.05)
-    assert new.client().get("reg") == b"after"
+    assert client(new).get("reg") == b"after"
     eventually(lambda: old.role() == "slave", timeout=20, what="old primary rejoining as replica")
-    eventually(lambda: old.client().get("reg") == b"after", what="old primary catching up")
+    eventually(lambda: client(old).get("reg") == b"after", what="old primary catching up")
 
 
 def test_etcd_member_loss(shard: Shard) -> None:
     shard.wait_roles(timeout=30)
     etcd = shard.etcd
     primary = shard.primary()
-    c = primary.client(timeout=10)
+    c = client(primary, timeout=10)
     c.set("m", 0)
     # One member down: writes go on.
     first = next(m for m in etcd.members if m.running)
@@ -231,13 +231,13 @@ def test_etcd_member_loss(shard: Shard) -> None:
     failed_at = time.monotonic()
     with pytest.raises((redis.RedisError, OSError)):
         for _ in range(200):
-            shard.primary(timeout=1).client(timeout=5).incr("m")
+            client(shard.primary(timeout=1), timeout=5).incr("m")
     assert time.monotonic() - failed_at < 30
     etcd.start_member(first)
     etcd.start_member(second)
     etcd.wait_healthy(60)
     shard.wait_roles(timeout=60)
     p = shard.primary()
-    value = int(p.client().get("m"))
+    value = int(client(p).get("m"))
     assert value >= 20  # every acknowledged INCR survived
-    assert int(p.client().incr("m")) == value + 1
+    assert int(client(p).incr("m")) == value + 1
