@@ -23,6 +23,7 @@ from cairn.commands.args import to_int
 from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import VERBATIM, command, ks
+from cairn.keyspace.notify import GENERIC, STRING, notify
 from cairn.types import bitfield as bf
 
 G = "bitmap"
@@ -83,11 +84,15 @@ def _writable(c: Client, key: bytes, size: int) -> tuple[bytearray, bool, bool |
     return buf, False, stored
 
 
-def _commit(c: Client, key: bytes, buf: bytearray, stored: bool | None) -> None:
+def _commit(c: Client, key: bytes, buf: bytearray, stored: bool | None,
+            announce: bool = True) -> None:
+    db = c.db
     if stored:
-        c.db.signal_modified(key)
+        db.signal_modified(key)
     elif stored is not None:
-        c.db.set(key, buf, keep_ttl=True)
+        db.set(key, buf, keep_ttl=True)
+    if announce and db.events:
+        notify(db, STRING, b"setbit", key)
 
 
 # -- SETBIT / GETBIT --------------------------------------------------------------------
@@ -252,7 +257,8 @@ def bitop(c: Client, argv: list[bytes]) -> Any:
     db = c.db
     dest = argv[2]
     if not maxlen:
-        db.delete(dest)
+        if db.delete(dest) and db.events:
+            notify(db, GENERIC, b"del", dest)
         return 0
     ints = [int.from_bytes(s, "little") if s is not None else 0 for s in sources]
     if op == b"not":
@@ -269,6 +275,8 @@ def bitop(c: Client, argv: list[bytes]) -> Any:
             for x in ints[1:]:
                 result ^= x
     db.set(dest, bytearray(result.to_bytes(maxlen, "little")))
+    if db.events:
+        notify(db, STRING, b"set", dest)
     return maxlen
 
 
@@ -365,7 +373,8 @@ def _bitfield(c: Client, argv: list[bytes], readonly_command: bool) -> Any:
         if grown or new != old:
             changes += 1
     if changes or grown:
-        _commit(c, key, buf, stored)
+        # Redis announces "setbit" only when some field was written.
+        _commit(c, key, buf, stored, changes > 0)
     return out
 
 

@@ -20,6 +20,7 @@ from cairn.commands.errors import CommandError
 from cairn.commands.keys import sync_policy
 from cairn.commands.registry import CUSTOM, command, ks
 from cairn.keyspace.database import lfu_minutes
+from cairn.keyspace.notify import GENERIC, notify
 from cairn.protocol import OK
 from cairn.types import rdb
 
@@ -114,6 +115,8 @@ def restore(c: Client, argv: list[bytes]) -> Any:
     if when and (when > I64_MAX or when <= space.time_ms) and not space.replaying:
         if deleted:
             db.propagate([b"DEL", key])
+            if db.events:
+                notify(db, GENERIC, b"del", key)
         return OK
     db.set(key, value)
     if when:
@@ -132,4 +135,6 @@ def restore(c: Client, argv: list[bytes]) -> Any:
                 db.atime[key] = (lfu_minutes() << 8) | freq
         elif idle >= 0:
             db.atime[key] = max(0, space.lru_clock - idle)
+    if db.events:
+        notify(db, GENERIC, b"restore", key)
     return OK

@@ -29,6 +29,7 @@ from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
 from cairn.commands.zsets import zadd
+from cairn.keyspace.notify import GENERIC, ZSET, notify
 from cairn.protocol import NULL_ARRAY
 from cairn.protocol.replies import DoubleText
 from cairn.types import geohash
@@ -398,7 +399,8 @@ def _search(c: Client, argv: list[bytes], kind: int) -> Any:
     db = c.db
     if zset is None:
         if storekey is not None:
-            db.delete(storekey)
+            if db.delete(storekey) and db.events:
+                notify(db, GENERIC, b"del", storekey)
             return 0
         return []
     if count and not sort and not anyflag:
@@ -431,7 +433,8 @@ def _search(c: Client, argv: list[bytes], kind: int) -> Any:
         return out
 
     if not returned:
-        db.delete(storekey)
+        if db.delete(storekey) and db.events:
+            notify(db, GENERIC, b"del", storekey)
         return 0
     chosen = points[:returned]
     maxlen = max(len(p[2]) for p in chosen)
@@ -439,6 +442,8 @@ def _search(c: Client, argv: list[bytes], kind: int) -> Any:
     for dist, score, member, _plon, _plat in chosen:
         result.set(member, dist / unit if storedist else score)
     db.set(storekey, result)
+    if db.events:
+        notify(db, ZSET, b"geosearchstore" if kind & _SEARCH else b"georadiusstore", storekey)
     return returned
 
 

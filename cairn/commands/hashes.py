@@ -19,6 +19,7 @@ from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
 from cairn.commands.scanargs import parse_cursor, parse_scan_options
 from cairn.glob import compile_glob
+from cairn.keyspace.notify import GENERIC, HASH, notify
 from cairn.keyspace.scan import ScanIndex
 from cairn.protocol import OK, MapReply
 from cairn.types.hash import Hash, HashTable
@@ -78,18 +79,22 @@ def _write(c: Client, key: bytes) -> Hash | None:
     raise _wrongtype()
 
 
-def _stored(c: Client, key: bytes, h: Hash, created: bool, written: list[bytes]) -> None:
+def _stored(c: Client, key: bytes, h: Hash, created: bool, written: list[bytes],
+            event: bytes = b"hset") -> None:
     """After fields were written: convert a listpack that outgrew the limits, store
-    a new (or replaced) hash, or signal the in-place change."""
+    a new (or replaced) hash, or signal the in-place change; announce ``event``."""
     if type(h) is Hash:
         values = c.server.config.values
         if h.too_big(values[ENTRIES], values[VALUE], written):
             h = h.to_table()
             created = True
+    db = c.db
     if created:
-        c.db.set(key, h, keep_ttl=True)
+        db.set(key, h, keep_ttl=True)
     else:
-        c.db.signal_modified(key)
+        db.signal_modified(key)
+    if db.events:
+        notify(db, HASH, event, key)
 
 
 # -- setting fields ------------------------------------------------------------------
@@ -167,10 +172,16 @@ def hdel(c: Client, argv: list[bytes]) -> Any:
             if not h:
                 break
     if removed:
+        db = c.db
         if h:
-            c.db.signal_modified(key)
+            db.signal_modified(key)
+            if db.events:
+                notify(db, HASH, b"hdel", key)
         else:
-            c.db.delete(key)
+            db.delete(key)
+            if db.events:
+                notify(db, HASH, b"hdel", key)
+                notify(db, GENERIC, b"del", key)
     return removed
 
 
@@ -275,7 +286,7 @@ def hincrby(c: Client, argv: list[bytes]) -> Any:
         raise CommandError(errors.OVERFLOW)
     text = b"%d" % total
     h.put(field, text)
-    _stored(c, key, h, created, [field, text])
+    _stored(c, key, h, created, [field, text], b"hincrby")
     return total
 
 
@@ -310,7 +321,7 @@ def hincrbyfloat(c: Client, argv: list[bytes]) -> Any:
         raise CommandError(_NAN_OR_INF)
     text = format_long_double(total)
     h.put(field, text)
-    _stored(c, key, h, created, [field, text])
+    _stored(c, key, h, created, [field, text], b"hincrbyfloat")
     c.db.propagate([b"HSET", key, field, text])
     return text
 

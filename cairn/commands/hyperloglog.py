@@ -18,6 +18,7 @@ from cairn.commands import errors
 from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
+from cairn.keyspace.notify import STRING, notify
 from cairn.protocol import OK, Status
 from cairn.types import hll
 
@@ -75,6 +76,8 @@ def pfadd(c: Client, argv: list[bytes]) -> Any:
     else:
         db.set(key, new, keep_ttl=True)
     db.propagate(argv)
+    if db.events:
+        notify(db, STRING, b"pfadd", key)
     return 1
 
 
@@ -159,6 +162,8 @@ def pfmerge(c: Client, argv: list[bytes]) -> Any:
     else:
         value = hll.write_registers(value, regs, c.server.config["hll-sparse-max-bytes"])
     db.set(key, value, keep_ttl=True)
+    if db.events:
+        notify(db, STRING, b"pfadd", key)  # Redis' name for PFMERGE's event too
     return OK
 
 

@@ -15,6 +15,7 @@ from cairn.commands.registry import CUSTOM, VERBATIM, command, container, ks
 from cairn.commands.scanargs import parse_cursor
 from cairn.glob import compile_glob
 from cairn.keyspace import Database, type_name
+from cairn.keyspace.notify import GENERIC, KEY_MISS, NEW, notify
 from cairn.protocol import OK, Status
 
 G = "generic"
@@ -24,12 +25,15 @@ _SAME_OBJECT = "ERR source and destination objects are the same"
 _INT32_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647"
 
 
-def _read(db: Database, key: bytes) -> Any:
-    """A read lookup that does not touch the LRU clock but counts hits/misses."""
+def _read(db: Database, key: bytes, announce: bool = True) -> Any:
+    """A read lookup that does not touch the LRU clock but counts hits/misses
+    (and announces a miss, unless ``announce`` is false, as for OBJECT)."""
     value = db.lookup(key, touch=False)
     space = db.keyspace
     if value is None:
         space.stat_misses += 1
+        if announce and db.events:
+            notify(db, KEY_MISS, b"keymiss", key)
     else:
         space.stat_hits += 1
     return value
@@ -82,6 +86,11 @@ def sync_policy(server: Server) -> None:
     space.lfu_decay_time = config["lfu-decay-time"]
     if server not in _POLICY_WATCHED:
         _POLICY_WATCHED.add(server)
+        # Keyspace notifications are wired here too: this runs once when the
+        # server starts (Server.__init__), the one start-up hook commands have.
+        from cairn.commands.pubsub import install_notifications
+
+        install_notifications(server)
         ref = weakref.ref(server)
 
         def changed(_value: Any) -> None:
@@ -107,6 +116,8 @@ def del_(c: Client, argv: list[bytes]) -> Any:
     for key in argv[1:]:
         if db.lookup(key, touch=False) is not None and db.delete(key):
             removed += 1
+            if db.events:
+                notify(db, GENERIC, b"del", key)
     return removed
 
 
@@ -167,8 +178,12 @@ def _rename(c: Client, argv: list[bytes], nx: bool) -> Any:
     if src == dst:
         return 0 if nx else OK
     when = db.get_expire(src)
-    if db.lookup(dst, touch=False) is not None and nx:
-        return 0
+    if db.lookup(dst, touch=False) is not None:
+        if nx:
+            return 0
+        if db.events:
+            # Redis deletes the old destination and adds the key anew.
+            notify(db, NEW, b"new", dst)
     atime = db.atime.get(src)
     db.delete(src)
     db.set(dst, value)
@@ -176,6 +191,9 @@ def _rename(c: Client, argv: list[bytes], nx: bool) -> Any:
         db.atime[dst] = atime
     if when is not None:
         db.set_expire(dst, when)
+    if db.events:
+        notify(db, GENERIC, b"rename_from", src)
+        notify(db, GENERIC, b"rename_to", dst)
     return 1 if nx else OK
 
 
@@ -216,6 +234,9 @@ def move(c: Client, argv: list[bytes]) -> Any:
     if when is not None:
         dst.set_expire(key, when)
     src.delete(key)
+    if src.events:
+        notify(src, GENERIC, b"move_from", key)
+        notify(dst, GENERIC, b"move_to", key)
     return 1
 
 
@@ -253,6 +274,8 @@ def copy(c: Client, argv: list[bytes]) -> Any:
     dst.set(newkey, copy_value(value))
     if when is not None:
         dst.set_expire(newkey, when)
+    if dst.events:
+        notify(dst, GENERIC, b"copy_to", newkey)
     return 1
 
 
@@ -422,7 +445,7 @@ def string_encoding(value: bytes | bytearray) -> str:
 
 def _object_value(c: Client, key: bytes) -> Any:
     sync_policy(c.server)
-    return _read(c.db, key)
+    return _read(c.db, key, False)
 
 
 @command("object|encoding", 3, "readonly", group=G, since="2.2.3",
@@ -582,10 +605,14 @@ def _expire(c: Client, argv: list[bytes], name: str, seconds: bool, relative: bo
     if when <= space.time_ms and not space.replaying:
         db.delete(key)
         db.propagate([b"DEL", key])
+        if db.events:
+            notify(db, GENERIC, b"del", key)
         return 1
     db.set_expire(key, when)
     db.signal_modified(key)
     db.propagate([b"PEXPIREAT", key, b"%d" % when])
+    if db.events:
+        notify(db, GENERIC, b"expire", key)
     return 1
 
 
@@ -678,4 +705,6 @@ def persist(c: Client, argv: list[bytes]) -> Any:
     if not db.persist(key):
         return 0
     db.signal_modified(key)
+    if db.events:
+        notify(db, GENERIC, b"persist", key)
     return 1

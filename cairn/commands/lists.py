@@ -16,6 +16,7 @@ from cairn.commands.args import I64_MIN, to_int
 from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
+from cairn.keyspace.notify import GENERIC, LIST, notify
 from cairn.protocol import NULL_ARRAY, OK
 from cairn.types.list import List
 
@@ -76,15 +77,21 @@ def _read_list(c: Client, key: bytes) -> Any:
     raise _wrongtype()
 
 
-def _removed(c: Client, key: bytes, obj: List) -> None:
-    """After elements left ``obj``: delete an emptied list, else try to shrink its encoding."""
+def _removed(c: Client, key: bytes, obj: List, event: bytes) -> None:
+    """After elements left ``obj``: delete an emptied list, else try to shrink its
+    encoding. Announces ``event`` (then "del" for an emptied list)."""
     db = c.db
     if obj.front or obj.back:
         if not obj.packed:
             obj.shrink(_fill(c))
         db.signal_modified(key)
+        if db.events:
+            notify(db, LIST, event, key)
     else:
         db.delete(key)
+        if db.events:
+            notify(db, LIST, event, key)
+            notify(db, GENERIC, b"del", key)
 
 
 # -- shared with the blocking commands -------------------------------------------------
@@ -108,7 +115,7 @@ def _pop_from(c: Client, key: bytes, obj: List, where: int, count: int | None,
               propagate: bool) -> list[bytes]:
     left = where == LEFT
     out = [obj.pop(left)] if count is None else obj.pop_many(left, count)
-    _removed(c, key, obj)
+    _removed(c, key, obj, b"lpop" if left else b"rpop")
     if propagate:
         argv = [b"LPOP" if left else b"RPOP", key]
         if count is not None:
@@ -143,7 +150,9 @@ def move(c: Client, src: bytes, dst: bytes, wherefrom: int, whereto: int,
     else:
         dobj.push_one(value, whereto == LEFT, fill, raw)
         db.signal_modified(dst)
-    _removed(c, src, sobj)
+    if db.events:
+        notify(db, LIST, b"lpush" if whereto == LEFT else b"rpush", dst)
+    _removed(c, src, sobj, b"lpop" if wherefrom == LEFT else b"rpop")
     if propagate:
         db.propagate([b"LMOVE", src, dst, b"LEFT" if wherefrom == LEFT else b"RIGHT",
                       b"LEFT" if whereto == LEFT else b"RIGHT"])
@@ -212,6 +221,8 @@ def _push(c: Client, argv: list[bytes], left: bool, existing_only: bool) -> int:
         db.set(key, obj)
     else:
         db.signal_modified(key)
+    if db.events:
+        notify(db, LIST, b"lpush" if left else b"rpush", key)
     return len(obj)
 
 
@@ -430,7 +441,10 @@ def lset(c: Client, argv: list[bytes]) -> Any:
         raise CommandError("ERR index out of range")
     obj.set(index, value)
     obj.shrink(fill)
-    c.db.signal_modified(key)
+    db = c.db
+    db.signal_modified(key)
+    if db.events:
+        notify(db, LIST, b"lset", key)
     return OK
 
 
@@ -457,7 +471,10 @@ def linsert(c: Client, argv: list[bytes]) -> Any:
     except ValueError:
         return -1
     obj.insert(index + 1 if after else index, value)
-    c.db.signal_modified(key)
+    db = c.db
+    db.signal_modified(key)
+    if db.events:
+        notify(db, LIST, b"linsert", key)
     return len(obj)
 
 
@@ -472,7 +489,7 @@ def lrem(c: Client, argv: list[bytes]) -> Any:
         return 0
     removed = obj.remove(argv[3], count)
     if removed:
-        _removed(c, key, obj)
+        _removed(c, key, obj, b"lrem")
     return removed
 
 
@@ -502,5 +519,5 @@ def ltrim(c: Client, argv: list[bytes]) -> Any:
     if left or right:
         obj.trim(left, right)
     # Redis signals the key (WATCH) even when nothing was trimmed.
-    _removed(c, key, obj)
+    _removed(c, key, obj, b"ltrim")
     return OK

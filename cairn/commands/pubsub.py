@@ -298,7 +298,22 @@ def publish_message(server: Server, channel: bytes, message: bytes) -> int:
          complexity="O(N+M) where N is the number of clients subscribed to the receiving channel "
                     "and M is the total number of subscribed patterns (by any client).")
 def publish(c: Client, argv: list[bytes]) -> Any:
+    held = c.server.keyspace.held_events
+    if held and c.server.log.failure is None:
+        # Keyspace notifications wait for their write to be durable; a message
+        # published after them waits behind them, so subscribers get both in order.
+        held.append((held[-1][0], argv[1], argv[2]))
+        return _count_receivers(registry(c.server), argv[1])
     return publish_message(c.server, argv[1], argv[2])
+
+
+def _count_receivers(ps: PubSub, channel: bytes) -> int:
+    members = ps.channels.get(channel)
+    receivers = len(members) if members else 0
+    for pattern, members in ps.patterns.items():
+        if compile_glob(pattern).fullmatch(channel):
+            receivers += len(members)
+    return receivers
 
 
 @command("spublish", 3, "pubsub loading stale fast may_replicate", group=G, since="7.0.0",
@@ -408,6 +423,32 @@ def pubsub_help(c: Client, argv: list[bytes]) -> Any:
 
 
 # -- integration -----------------------------------------------------------------
+
+
+def install_notifications(server: Server) -> None:
+    """Keyspace notifications (cairn/keyspace/notify.py) publish through
+    publish_message; their flags follow notify-keyspace-events."""
+    from cairn.keyspace import notify
+
+    keyspace = server.keyspace
+    ps = registry(server)
+
+    def publish(channel: bytes, message: bytes) -> None:
+        publish_message(server, channel, message)
+
+    def listening() -> bool:
+        return bool(ps.channels or ps.patterns)
+
+    def next_lsn() -> int:
+        return server.log.last_lsn + 1
+
+    def changed(value: Any) -> None:
+        notify.set_flags(keyspace, notify.parse_flags(value) or 0)
+
+    notify.install(keyspace, publish, listening, next_lsn,
+                   notify.parse_flags(server.config["notify-keyspace-events"]) or 0)
+    server.config.on_change("notify-keyspace-events", changed)
+
 
 
 def _subscriptions(c: Client) -> tuple[int, int, int]:

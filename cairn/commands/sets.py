@@ -27,6 +27,7 @@ from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
 from cairn.commands.scanargs import parse_cursor, parse_scan_options
 from cairn.glob import compile_glob
 from cairn.keyspace import Database
+from cairn.keyspace.notify import GENERIC, SET, notify
 from cairn.keyspace.scan import ScanIndex
 from cairn.protocol import SetReply
 from cairn.types.set import (
@@ -113,6 +114,8 @@ def sadd(c: Client, argv: list[bytes]) -> Any:
         if not new:
             db.signal_modified(key)
         db.propagate(argv)
+        if db.events:
+            notify(db, SET, b"sadd", key)
     elif converted:
         db.propagate(argv)
     return added
@@ -139,8 +142,13 @@ def srem(c: Client, argv: list[bytes]) -> Any:
     if removed:
         if s.members:
             db.signal_modified(key)
+            if db.events:
+                notify(db, SET, b"srem", key)
         else:
             db.delete(key)
+            if db.events:
+                notify(db, SET, b"srem", key)
+                notify(db, GENERIC, b"del", key)
     return removed
 
 
@@ -233,6 +241,9 @@ def pop_members(c: Client, key: bytes, s: RedisSet, count: int) -> list[bytes]:
         popped = _union([s], limits).ordered()
         db.delete(key)
         db.propagate([b"DEL", key])
+        if db.events:
+            notify(db, SET, b"spop", key)
+            notify(db, GENERIC, b"del", key)
         return popped
     remaining = size - count
     if remaining * _SPOP_MOVE_STRATEGY_MUL > count:
@@ -252,6 +263,8 @@ def pop_members(c: Client, key: bytes, s: RedisSet, count: int) -> list[bytes]:
             popped = [m for m in s.members if m not in keep]
             if not all(is_int64(m) for m in kept):
                 _replace_with_rest(c, key, kept, limits)
+                if db.events:
+                    notify(db, SET, b"spop", key)
                 return popped
             # Only integers stay: Redis 7.2 would make them a listpack, which no
             # logged command could rebuild (SADD makes an intset of integers), so
@@ -264,6 +277,8 @@ def pop_members(c: Client, key: bytes, s: RedisSet, count: int) -> list[bytes]:
             s.remove(member)
     db.signal_modified(key)
     _log_srem(db, key, popped)
+    if db.events:
+        notify(db, SET, b"spop", key)
     return popped
 
 
@@ -305,8 +320,13 @@ def spop(c: Client, argv: list[bytes]) -> Any:
         member = s.pop_random()
         if s.members:
             db.signal_modified(key)
+            if db.events:
+                notify(db, SET, b"spop", key)
         else:
             db.delete(key)
+            if db.events:
+                notify(db, SET, b"spop", key)
+                notify(db, GENERIC, b"del", key)
         db.propagate([b"SREM", key, member])
         return member
     if argc > 3:
@@ -337,10 +357,16 @@ def smove(c: Client, argv: list[bytes]) -> Any:
         return 1 if member in src.members else 0
     if not src.remove(member):
         return 0
+    events = db.events
     if src.members:
         db.signal_modified(source)
+        if events:
+            notify(db, SET, b"srem", source)
     else:
         db.delete(source)
+        if events:
+            notify(db, SET, b"srem", source)
+            notify(db, GENERIC, b"del", source)
     limits = _limits(c)
     if dst is None:
         dst = RedisSet.create(member, 1, limits)
@@ -348,6 +374,10 @@ def smove(c: Client, argv: list[bytes]) -> Any:
         db.set(destination, dst)
     elif dst.add(member, limits):
         db.signal_modified(destination)
+    else:
+        return 1
+    if events:
+        notify(db, SET, b"sadd", destination)
     return 1
 
 
@@ -431,13 +461,15 @@ def _difference(sets: list[RedisSet | None], limits: Limits) -> RedisSet:
     return result
 
 
-def _store(c: Client, destination: bytes, result: RedisSet) -> int:
+def _store(c: Client, destination: bytes, result: RedisSet, event: bytes) -> int:
     db = c.db
     size = len(result.members)
     if size:
         db.set(destination, result)
-    else:
-        db.delete(destination)
+        if db.events:
+            notify(db, SET, event, destination)
+    elif db.delete(destination) and db.events:
+        notify(db, GENERIC, b"del", destination)
     return size
 
 
@@ -489,7 +521,9 @@ def sintercard(c: Client, argv: list[bytes]) -> Any:
 def sinterstore(c: Client, argv: list[bytes]) -> Any:
     sets = _sources(c.db, argv[2:])
     if None in sets:
-        c.db.delete(argv[1])
+        db = c.db
+        if db.delete(argv[1]) and db.events:
+            notify(db, GENERIC, b"del", argv[1])
         return 0
     limits = _limits(c)
     first, common = _intersection(sets)  # type: ignore[arg-type]
@@ -501,7 +535,7 @@ def sinterstore(c: Client, argv: list[bytes]) -> Any:
         add(m, limits)
     if result.enc != INTSET and all(is_int64(m) for m in common):
         result.to_intset_if_possible(limits)
-    return _store(c, argv[1], result)
+    return _store(c, argv[1], result, b"sinterstore")
 
 
 @command("sunion", -2, "readonly", group=G, since="1.0.0", keys=ks("RO ACCESS", 1, ("range", -1, 1, 0)),
@@ -516,7 +550,7 @@ def sunion(c: Client, argv: list[bytes]) -> Any:
          effects=VERBATIM, summary="Stores the union of multiple sets in a key.",
          complexity="O(N) where N is the total number of elements in all given sets.")
 def sunionstore(c: Client, argv: list[bytes]) -> Any:
-    return _store(c, argv[1], _union(_sources(c.db, argv[2:]), _limits(c)))
+    return _store(c, argv[1], _union(_sources(c.db, argv[2:]), _limits(c)), b"sunionstore")
 
 
 @command("sdiff", -2, "readonly", group=G, since="1.0.0", keys=ks("RO ACCESS", 1, ("range", -1, 1, 0)),
@@ -531,7 +565,7 @@ def sdiff(c: Client, argv: list[bytes]) -> Any:
          effects=VERBATIM, summary="Stores the difference of multiple sets in a key.",
          complexity="O(N) where N is the total number of elements in all given sets.")
 def sdiffstore(c: Client, argv: list[bytes]) -> Any:
-    return _store(c, argv[1], _difference(_sources(c.db, argv[2:]), _limits(c)))
+    return _store(c, argv[1], _difference(_sources(c.db, argv[2:]), _limits(c)), b"sdiffstore")
 
 
 # -- SSCAN ----------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, UNKNOWN_BEGIN, UNKNOWN_FIND, KeySpec, command, ks
 from cairn.keyspace import Database
+from cairn.keyspace.notify import GENERIC, LIST, notify
 from cairn.types.geohash import pqsort
 from cairn.types.hash import Hash
 from cairn.types.list import List
@@ -256,8 +257,12 @@ def _sort(c: Client, argv: list[bytes], readonly: bool) -> Any:
         db.set(storekey, result)
         db.propagate([b"DEL", storekey])
         db.propagate([b"RPUSH", storekey, *stored])
+        if db.events:
+            notify(db, LIST, b"sortstore", storekey)
     elif db.delete(storekey):
         db.propagate([b"DEL", storekey])
+        if db.events:
+            notify(db, GENERIC, b"del", storekey)
     return len(stored)
 
 

@@ -16,6 +16,7 @@ from cairn.commands.args import I64_MAX, I64_MIN, to_int
 from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
+from cairn.keyspace.notify import GENERIC, STRING, notify
 from cairn.protocol import OK, MapReply
 from cairn.types.longdouble import (
     LD_ZERO,
@@ -148,6 +149,8 @@ def set_(c: Client, argv: list[bytes]) -> Any:
         db = c.db
         db.set(argv[1], argv[2])
         db.keyspace.effects.append((db.id, argv))  # db.propagate(argv)
+        if db.events:
+            notify(db, STRING, b"set", argv[1])
         return OK
     return _set_with_options(c, argv)
 
@@ -170,6 +173,8 @@ def _set_with_options(c: Client, argv: list[bytes]) -> Any:
         keep = bool(flags & _KEEPTTL)
         db.set(key, value, keep_ttl=keep)
         db.propagate([b"SET", key, value, b"KEEPTTL"] if keep else [b"SET", key, value])
+        if db.events:
+            notify(db, STRING, b"set", key)
     elif when <= c.server.keyspace.time_ms and not c.server.keyspace.replaying:
         # Already expired (EXAT/PXAT in the past): the key ends up deleted, and
         # that deletion is what happened. Redis 7.2 stores it and lets it expire
@@ -178,10 +183,15 @@ def _set_with_options(c: Client, argv: list[bytes]) -> Any:
         if found:
             db.delete(key)
             db.propagate([b"DEL", key])
+            if db.events:
+                notify(db, GENERIC, b"del", key)
     else:
         db.set(key, value, keep_ttl=True)
         db.set_expire(key, when)
         db.propagate([b"SET", key, value, b"PXAT", b"%d" % when])
+        if db.events:
+            notify(db, STRING, b"set", key)
+            notify(db, GENERIC, b"expire", key)
     return old if flags & _GET else OK
 
 
@@ -192,6 +202,9 @@ def _setex(c: Client, argv: list[bytes], unit: int, name: str) -> Any:
     db.set(key, value, keep_ttl=True)
     db.set_expire(key, when)
     db.propagate([b"SET", key, value, b"PXAT", b"%d" % when])
+    if db.events:
+        notify(db, STRING, b"set", key)
+        notify(db, GENERIC, b"expire", key)
     return OK
 
 
@@ -225,6 +238,8 @@ def setnx(c: Client, argv: list[bytes]) -> Any:
     if db.lookup(argv[1]) is not None:
         return 0
     db.set(argv[1], argv[2])
+    if db.events:
+        notify(db, STRING, b"set", argv[1])
     return 1
 
 
@@ -235,8 +250,11 @@ def setnx(c: Client, argv: list[bytes]) -> Any:
          complexity="O(1)")
 def getset(c: Client, argv: list[bytes]) -> Any:
     old = _string_or_none(c, argv[1])
-    c.db.set(argv[1], argv[2])
-    c.db.propagate([b"SET", argv[1], argv[2]])
+    db = c.db
+    db.set(argv[1], argv[2])
+    db.propagate([b"SET", argv[1], argv[2]])
+    if db.events:
+        notify(db, STRING, b"set", argv[1])
     return old
 
 
@@ -249,7 +267,10 @@ def getdel(c: Client, argv: list[bytes]) -> Any:
         return None
     if not _is_string(value):
         raise _wrongtype()
-    c.db.delete(argv[1])
+    db = c.db
+    db.delete(argv[1])
+    if db.events:
+        notify(db, GENERIC, b"del", argv[1])
     return value  # no longer in the keyspace: nothing can change it
 
 
@@ -270,13 +291,19 @@ def getex(c: Client, argv: list[bytes]) -> Any:
         if unit & (_EXAT | _PXAT) and when <= c.server.keyspace.time_ms:
             db.delete(key)
             db.propagate([b"DEL", key])
+            if db.events:
+                notify(db, GENERIC, b"del", key)
         else:
             db.set_expire(key, when)
             db.signal_modified(key)
             db.propagate([b"PEXPIREAT", key, b"%d" % when])
+            if db.events:
+                notify(db, GENERIC, b"expire", key)
     elif flags & _PERSIST and db.persist(key):
         db.signal_modified(key)
         db.propagate([b"PERSIST", key])
+        if db.events:
+            notify(db, GENERIC, b"persist", key)
     return value
 
 
@@ -307,11 +334,14 @@ def mget(c: Client, argv: list[bytes]) -> Any:
 def mset(c: Client, argv: list[bytes]) -> Any:
     if len(argv) % 2 == 0:
         raise errors.wrong_arity("mset")
-    db_set = c.db.set
+    db = c.db
+    db_set = db.set
     pairs = iter(argv)
     next(pairs)
     for key, value in zip(pairs, pairs):
         db_set(key, value)
+        if db.events:
+            notify(db, STRING, b"set", key)
     return OK
 
 
@@ -329,6 +359,8 @@ def msetnx(c: Client, argv: list[bytes]) -> Any:
             return 0
     for i in range(1, len(argv), 2):
         db.set(argv[i], argv[i + 1])
+        if db.events:
+            notify(db, STRING, b"set", argv[i])
     return 1
 
 
@@ -353,20 +385,25 @@ def append(c: Client, argv: list[bytes]) -> Any:
     value = db.lookup(key)
     if value is None:
         db.set(key, piece)
-        return len(piece)
-    t = type(value)
-    if t is bytearray:
-        _check_size(c, len(value) + len(piece))
-        value += piece
-        db.signal_modified(key)
-        return len(value)
-    if t is not bytes:
-        raise _wrongtype()
-    _check_size(c, len(value) + len(piece))
-    raw = bytearray(value)
-    raw += piece
-    db.set(key, raw, keep_ttl=True)
-    return len(raw)
+        size = len(piece)
+    else:
+        t = type(value)
+        if t is bytearray:
+            _check_size(c, len(value) + len(piece))
+            value += piece
+            db.signal_modified(key)
+            size = len(value)
+        else:
+            if t is not bytes:
+                raise _wrongtype()
+            _check_size(c, len(value) + len(piece))
+            raw = bytearray(value)
+            raw += piece
+            db.set(key, raw, keep_ttl=True)
+            size = len(raw)
+    if db.events:
+        notify(db, STRING, b"append", key)
+    return size
 
 
 @command("setrange", 4, "write denyoom", group=G, since="2.2.0", keys=ks("RW UPDATE"), acl=_S,
@@ -393,6 +430,8 @@ def setrange(c: Client, argv: list[bytes]) -> Any:
         raw = bytearray(offset)
         raw += piece
         db.set(key, raw)
+        if db.events:
+            notify(db, STRING, b"setrange", key)
         return end
     t = type(value)
     if t is not bytes and t is not bytearray:
@@ -408,6 +447,8 @@ def setrange(c: Client, argv: list[bytes]) -> Any:
     if offset > len(value):
         value += bytes(offset - len(value))
     value[offset:end] = piece
+    if db.events:
+        notify(db, STRING, b"setrange", key)
     return len(value)
 
 
@@ -486,6 +527,8 @@ def _incr(c: Client, key: bytes, delta: int) -> int:
         if new > I64_MAX or new < I64_MIN:
             raise CommandError(errors.OVERFLOW)
     db.set(key, b"%d" % new, keep_ttl=True)
+    if db.events:
+        notify(db, STRING, b"incrby", key)
     return new
 
 
@@ -503,6 +546,8 @@ def incr(c: Client, argv: list[bytes]) -> Any:
     value = db.lookup(key)
     if value is None:
         db.set(key, b"1", True)
+        if db.events:
+            notify(db, STRING, b"incrby", key)
         return 1
     t = type(value)
     if t is not bytes and t is not bytearray:
@@ -514,6 +559,8 @@ def incr(c: Client, argv: list[bytes]) -> Any:
     if new > I64_MAX:
         raise CommandError(errors.OVERFLOW)
     db.set(key, b"%d" % new, True)
+    if db.events:
+        notify(db, STRING, b"incrby", key)
     return new
 
 
@@ -573,6 +620,8 @@ def incrbyfloat(c: Client, argv: list[bytes]) -> Any:
     text = format_long_double(total)
     db.set(key, text, keep_ttl=True)
     db.propagate([b"SET", key, text, b"KEEPTTL"])
+    if db.events:
+        notify(db, STRING, b"incrbyfloat", key)
     return text
 
 

@@ -39,6 +39,7 @@ from cairn.commands.zset_ranges import (
 )
 from cairn.doubles import format_score, format_score_17g
 from cairn.glob import compile_glob
+from cairn.keyspace.notify import GENERIC, KEY_MISS, ZSET, notify
 from cairn.keyspace.scan import ScanIndex
 from cairn.protocol import NULL_ARRAY
 from cairn.types.zset import (
@@ -120,11 +121,18 @@ def _popped_reply(c: Client, popped: list[tuple[bytes, float]], nested: bool) ->
     return out
 
 
-def _remove_if_empty(c: Client, key: bytes, zset: ZSet) -> None:
+def _remove_if_empty(c: Client, key: bytes, zset: ZSet, event: bytes) -> None:
+    """After members left: announce ``event``; delete an emptied set ("del")."""
+    db = c.db
     if len(zset):
-        c.db.signal_modified(key)
+        db.signal_modified(key)
+        if db.events:
+            notify(db, ZSET, event, key)
     else:
-        c.db.delete(key)
+        db.delete(key)
+        if db.events:
+            notify(db, ZSET, event, key)
+            notify(db, GENERIC, b"del", key)
 
 
 # -- ZADD / ZINCRBY / ZREM ------------------------------------------------------------------
@@ -205,10 +213,13 @@ def zadd(c: Client, argv: list[bytes]) -> Any:
             reply_score = score
             added += 1
     if added or updated:
+        db = c.db
         if created:
-            c.db.set(key, zset)
+            db.set(key, zset)
         else:
-            c.db.signal_modified(key)
+            db.signal_modified(key)
+        if db.events:
+            notify(db, ZSET, b"zincr" if incr else b"zadd", key)
     if incr:
         return None if reply_score is None else _score_reply(c, reply_score)
     return added + updated if ch else added
@@ -226,7 +237,10 @@ def zincrby(c: Client, argv: list[bytes]) -> Any:
     if zset is None:
         zset = ZSet(not fits_listpack(config, 1, len(member)))
         zset.set(member, increment)
-        c.db.set(key, zset)
+        db = c.db
+        db.set(key, zset)
+        if db.events:
+            notify(db, ZSET, b"zincr", key)
         return _score_reply(c, increment)
     if not zset.big and config[ENTRIES] < 1:
         zset.big = True  # 7.2: ZINCRBY is a one-pair ZADD INCR (see zadd)
@@ -242,7 +256,10 @@ def zincrby(c: Client, argv: list[bytes]) -> Any:
         if new == current:
             return _score_reply(c, new)
     zset.set(member, new)
-    c.db.signal_modified(key)
+    db = c.db
+    db.signal_modified(key)
+    if db.events:
+        notify(db, ZSET, b"zincr", key)
     return _score_reply(c, new)
 
 
@@ -263,7 +280,7 @@ def zrem(c: Client, argv: list[bytes]) -> Any:
             if not len(zset):
                 break
     if removed:
-        _remove_if_empty(c, key, zset)
+        _remove_if_empty(c, key, zset, b"zrem")
     return removed
 
 
@@ -442,13 +459,17 @@ def zrevrangebylex(c: Client, argv: list[bytes]) -> Any:
     return _range(c, argv, LEX, True)
 
 
-def _store(c: Client, dest: bytes, scores: dict[bytes, float]) -> int:
+def _store(c: Client, dest: bytes, scores: dict[bytes, float], event: bytes) -> int:
     """Replace ``dest`` with a new set of these scores (or delete it when empty)."""
+    db = c.db
     if not scores:
-        c.db.delete(dest)
+        if db.delete(dest) and db.events:
+            notify(db, GENERIC, b"del", dest)
         return 0
     maxlen = max(map(len, scores))
-    c.db.set(dest, build(scores, not fits_listpack(c.server.config, len(scores), maxlen)))
+    db.set(dest, build(scores, not fits_listpack(c.server.config, len(scores), maxlen)))
+    if db.events:
+        notify(db, ZSET, event, dest)
     return len(scores)
 
 
@@ -459,24 +480,28 @@ def _store(c: Client, dest: bytes, scores: dict[bytes, float]) -> int:
                     "the number of elements stored into the destination key.")
 def zrangestore(c: Client, argv: list[bytes]) -> Any:
     query: RangeQuery = parse_range(argv, 3, None, None, store=True)
-    src = c.db.lookup(argv[2])
+    db = c.db
+    src = db.lookup(argv[2])
+    if src is None and db.events:
+        notify(db, KEY_MISS, b"keymiss", argv[2])  # Redis reads the source
     if src is not None and type(src) is not ZSet:
         raise _wrongtype()
     pairs = query.select(src) if src is not None else []
-    return _store(c, argv[1], {member: score for score, member in pairs})
+    return _store(c, argv[1], {member: score for score, member in pairs}, b"zrangestore")
 
 
 # -- removing ranges ---------------------------------------------------------------------------
 
 
-def _remove_span(c: Client, key: bytes, span: Callable[[ZSet], tuple[int, int]]) -> int:
+def _remove_span(c: Client, key: bytes, span: Callable[[ZSet], tuple[int, int]],
+                 event: bytes) -> int:
     zset = _write(c, key)
     if zset is None:
         return 0
     lo, hi = span(zset)
     removed = zset.delete_span(lo, hi)
     if removed:
-        _remove_if_empty(c, key, zset)
+        _remove_if_empty(c, key, zset, event)
     return removed
 
 
@@ -489,7 +514,7 @@ _REMRANGE_CX = ("O(log(N)+M) with N being the number of elements in the sorted s
          complexity=_REMRANGE_CX)
 def zremrangebyrank(c: Client, argv: list[bytes]) -> Any:
     start, end = parse_long(argv[2]), parse_long(argv[3])
-    return _remove_span(c, argv[1], lambda z: rank_span(start, end, len(z)))
+    return _remove_span(c, argv[1], lambda z: rank_span(start, end, len(z)), b"zremrangebyrank")
 
 
 @command("zremrangebyscore", 4, "write", group=G, since="1.2.0", keys=ks("RW DELETE"), acl=ACL,
@@ -497,7 +522,7 @@ def zremrangebyrank(c: Client, argv: list[bytes]) -> Any:
          complexity=_REMRANGE_CX)
 def zremrangebyscore(c: Client, argv: list[bytes]) -> Any:
     bounds = parse_score_range(argv[2], argv[3])
-    return _remove_span(c, argv[1], lambda z: z.score_span(*bounds))
+    return _remove_span(c, argv[1], lambda z: z.score_span(*bounds), b"zremrangebyscore")
 
 
 @command("zremrangebylex", 4, "write", group=G, since="2.8.9", keys=ks("RW DELETE"), acl=ACL,
@@ -505,7 +530,7 @@ def zremrangebyscore(c: Client, argv: list[bytes]) -> Any:
          complexity=_REMRANGE_CX)
 def zremrangebylex(c: Client, argv: list[bytes]) -> Any:
     low, high = parse_lex_range(argv[2], argv[3])
-    return _remove_span(c, argv[1], lambda z: z.lex_span(low, high))
+    return _remove_span(c, argv[1], lambda z: z.lex_span(low, high), b"zremrangebylex")
 
 
 # -- ZUNION / ZINTER / ZDIFF (and STORE), ZINTERCARD --------------------------------------------
@@ -519,6 +544,8 @@ def _parse_setop(c: Client, argv: list[bytes], numkeys_at: int, op: str, name: s
     inputs = []
     for key in argv[numkeys_at + 1 : numkeys_at + 1 + numkeys]:
         value = lookup(key)
+        if value is None and store and db.events:
+            notify(db, KEY_MISS, b"keymiss", key)  # a read in Redis, even for the STORE forms
         if value is not None and type(value) is not ZSet and getattr(value, "TYPE_NAME", "") != "set":
             raise _wrongtype()
         inputs.append(value)
@@ -535,7 +562,8 @@ def _setop_read(c: Client, argv: list[bytes], op: str) -> Any:
 
 def _setop_store(c: Client, argv: list[bytes], op: str) -> Any:
     spec = _parse_setop(c, argv, 2, op, argv[0].lower().decode(), store=True)
-    return _store(c, argv[1], combine(op, spec.inputs, spec.weights, spec.how))
+    event = b"zunionstore" if op == "union" else b"zinterstore" if op == "inter" else b"zdiffstore"
+    return _store(c, argv[1], combine(op, spec.inputs, spec.weights, spec.how), event)
 
 
 _KEYNUM_RO = ks("RO ACCESS", 1, ("keynum", 0, 1, 1))
@@ -609,7 +637,7 @@ def pop(c: Client, key: bytes, zset: ZSet, count: int, maximum: bool) -> list[tu
     blocking variants; the caller logs the effect."""
     popped = zset.pop(count, maximum)
     if popped:
-        _remove_if_empty(c, key, zset)
+        _remove_if_empty(c, key, zset, b"zpopmax" if maximum else b"zpopmin")
     return popped
 
 

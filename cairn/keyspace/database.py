@@ -10,9 +10,12 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from cairn.keyspace import notify as _notify
+from cairn.keyspace.notify import EXPIRED, KEY_MISS, NEW, notify
 from cairn.keyspace.scan import ScanIndex
 
 Argv = list[bytes]
@@ -83,6 +86,15 @@ class Keyspace:
         # True while the log refuses writes (set by the server): lazy expiry then
         # hides expired keys without deleting them.
         self.writes_refused: Callable[[], bool] = lambda: False
+        # Keyspace notifications (cairn/keyspace/notify.py): the configured flags
+        # (each Database mirrors the effective ones in ``events``), the pub/sub
+        # publisher installed by the commands layer, and messages held until the
+        # record of their write is durable: (LSN, channel, message).
+        self.notify_flags = 0
+        self.publish: Callable[[bytes, bytes], Any] | None = None
+        self.listening: Callable[[], bool] = lambda: False
+        self.next_lsn: Callable[[], int] = lambda: 0
+        self.held_events: deque[tuple[int, bytes, bytes]] = deque()
 
     def refresh_time(self) -> None:
         if not self.frozen_time:
@@ -104,6 +116,8 @@ class Keyspace:
 
     def release_pending(self, committed: int) -> None:
         """Forget pending marks up to the committed LSN (on the loop's thread)."""
+        if self.held_events:
+            _notify.release(self, committed)
         top = self._pending_top
         if not top:
             return
@@ -171,6 +185,7 @@ class Database:
         "_expire_slots",
         "atime",
         "data",
+        "events",
         "expires",
         "id",
         "keyspace",
@@ -187,6 +202,8 @@ class Database:
         self.pending: dict[bytes, int] = {}
         self.pending_all = 0
         self.id = index
+        # Effective keyspace-notification flags (0: off), kept by notify.set_flags.
+        self.events = 0
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
         # Last access (the keyspace's LRU clock, in seconds) for OBJECT IDLETIME.
@@ -231,12 +248,16 @@ class Database:
         ks = self.keyspace
         if value is None:
             ks.stat_misses += 1
+            if self.events:
+                notify(self, KEY_MISS, b"keymiss", key)
             return None
         expires = self.expires
         if expires:
             when = expires.get(key)
             if when is not None and when <= ks.time_ms and self._expire_lazily(key):
                 ks.stat_misses += 1
+                if self.events:
+                    notify(self, KEY_MISS, b"keymiss", key)
                 return None
         if ks.lfu_policy:
             self.lfu_access(key)
@@ -350,6 +371,25 @@ class Database:
         if hook is not None:
             hook(self, key)
 
+    def set_events(self, flags: int) -> None:
+        """Mirror the effective notification flags. While any are on, the
+        database is a _NotifyingDatabase, whose set() announces new keys: the
+        plain set() stays free of that test."""
+        self.events = flags
+        self.__class__ = _NotifyingDatabase if flags else Database
+
+    def _notify_set(self, key: bytes) -> None:
+        """Before set() with notifications on: like Redis' lookupKeyWrite, an
+        expired key is deleted first (its "expired" event), and a key that does
+        not exist gets the "new" event."""
+        if key not in self.data:
+            notify(self, NEW, b"new", key)
+            return
+        when = self.expires.get(key) if self.expires else None
+        if when is not None and when <= self.keyspace.time_ms and not self.keyspace.replaying:
+            self._delete_expired(key)
+            notify(self, NEW, b"new", key)
+
     def delete(self, key: bytes) -> bool:
         if self.data.pop(key, None) is None:
             return False
@@ -446,6 +486,8 @@ class Database:
         self.keyspace.dirty -= 1
         self.keyspace.stat_expired_keys += 1
         self.propagate([b"DEL", key])
+        if self.events:
+            notify(self, EXPIRED, b"expired", key)
 
     def expire_due(self, now: int, deadline: float) -> int:
         """Delete keys whose time is up (active expiry), oldest first, until the deadline.
@@ -488,6 +530,8 @@ class Database:
                         hook(self, key)
                     effects.append((db_id, [b"DEL", key]))
                     removed += 1
+                    if self.events:
+                        notify(self, EXPIRED, b"expired", key)
                 if not checked & 63 and clock() > deadline:
                     break
             if not slot:
@@ -511,3 +555,14 @@ class Database:
         self._expire_heap = list(slots)
         heapq.heapify(self._expire_heap)
         self._expire_entries = len(self.expires)
+
+
+class _NotifyingDatabase(Database):
+    """A Database while keyspace notifications are on (see Database.set_events)."""
+
+    __slots__ = ()
+
+    def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        if self.events:
+            self._notify_set(key)
+        Database.set(self, key, value, keep_ttl)

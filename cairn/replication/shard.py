@@ -373,7 +373,9 @@ class ShardMember:
         self.applied_revision = 0
         self._beyond = {}
         self.log.failure = None
-        server.keyspace.release_pending(1 << 62)  # marks of records that will never commit
+        # Marks and held notifications of records that will never commit: dropped.
+        server.keyspace.held_events.clear()
+        server.keyspace.release_pending(1 << 62)
         await self._catch_up()
         self._dirty_memory = False
 
