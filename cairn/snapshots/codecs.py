@@ -12,6 +12,7 @@ from cairn.snapshots.format import pack_items, register_codec, unpack_items
 from cairn.types.hash import Hash
 from cairn.types.list import List
 from cairn.types.set import RedisSet
+from cairn.types.stream import Stream
 from cairn.types.zset import ZSet
 
 
@@ -23,5 +24,5 @@ def _register(cls: Any) -> None:
     )
 
 
-for _cls in (Hash, List, RedisSet, ZSet):
+for _cls in (Hash, List, RedisSet, ZSet, Stream):
     _register(_cls)
