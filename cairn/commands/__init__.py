@@ -27,6 +27,12 @@ FAMILIES = (
     "memory",
     "pubsub",
     "replication",
+    "cluster",
+    "scripting",
+    "functions",
+    "streams",
+    "streams_groups",
+    "streams_blocking",
 )
 
 for _family in FAMILIES:

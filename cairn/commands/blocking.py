@@ -127,7 +127,10 @@ class BlockingRegistry:
             return
         parked.timer = None
         self._forget(parked)
-        parked.client.unblocked(parked.timeout_reply, 0)
+        reply = parked.timeout_reply
+        if callable(reply):  # computed at the timeout (WAIT: how many replicas got there)
+            reply = reply()
+        parked.client.unblocked(reply, 0)
 
     def unblock(self, client: Client, reply: Any) -> bool:
         """CLIENT UNBLOCK: answer a parked client now with ``reply``."""

@@ -45,6 +45,8 @@ class Client:
         self.multi_queue: list[tuple[Command, list[bytes]]] = []
         self.dirty_exec = False  # a command failed to queue: EXEC aborts
         self.dirty_cas = False  # a watched key changed: EXEC returns null
+        self.last_write_lsn = 0  # the record of this client's latest write (WAIT)
+        self.cluster_readonly = False  # READONLY: reads may be served by a replica
         self.watched: list[tuple[Database, bytes, bool]] = []  # (db, key, expired at WATCH)
         # CLIENT REPLY ON|OFF|SKIP
         self.reply_mode = "on"
@@ -140,6 +142,8 @@ class Server:
         # A multi-AZ primary serves only until its lease may have lapsed (monotonic
         # seconds; 0 when not leading): every command checks it, reads included.
         self.lease_deadline = 0.0
+        # Cluster mode on a replica: (client, cmd, argv) -> a MOVED error or None.
+        self.redirect: Callable[[Client, Any, list[bytes]], Any] | None = None
         self.recovery_seconds = 0.0
         self.recovered_records = 0
         from cairn.commands.keys import sync_policy

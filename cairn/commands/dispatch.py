@@ -103,8 +103,9 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
         or client.subscribed
         or server.role_refusal is not None
         or server.lease_deadline
+        or server.redirect is not None
     ):
-        reject = _check(server, client, cmd)
+        reject = _check(server, client, cmd, argv)
         if reject is not None:
             if reject is POSTPONE:
                 return POSTPONE, 0
@@ -151,6 +152,7 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
     if keyspace.effects:
         # (A blocked command may still have expired a key lazily: that DEL is logged.)
         lsn = server.log.append(keyspace.take_effects())
+        client.last_write_lsn = lsn
         if keyspace.modified:
             keyspace.mark_pending(lsn)
         if server.blocking.ready:
@@ -166,7 +168,7 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
 LEASE_LAPSED = "TRYAGAIN this node's primary lease lapsed; it is stepping down"
 
 
-def _check(server: Server, client: Client, cmd: Command) -> Any:
+def _check(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any:
     """The rejections between arity and execution; None when the command may run."""
     flags = cmd.flags
     if not client.authenticated and "no_auth" not in flags:
@@ -178,6 +180,11 @@ def _check(server: Server, client: Client, cmd: Command) -> Any:
         # The primary lease may have lapsed (e.g. the process was stopped): another
         # node may lead by now, so not even a read is answered from this memory.
         return ErrorReply(LEASE_LAPSED)
+    redirect = server.redirect
+    if redirect is not None and cmd.has_keys:
+        moved = redirect(client, cmd, argv)
+        if moved is not None:
+            return moved
     refusal = server.role_refusal
     if refusal is not None:
         error, writes_only = refusal

@@ -35,6 +35,7 @@ from cairn.commands.replay import Replayer
 from cairn.durability.etcd import proto as pb
 from cairn.durability.etcd.client import EtcdError, prefix_end
 from cairn.durability.etcd.log import EtcdLog, decode_batch
+from cairn.replication.members import MemberInfo, MemberRegistry
 
 log = logging.getLogger("cairn.replication")
 T = TypeVar("T")
@@ -70,6 +71,8 @@ class ShardMember:
         self._task: asyncio.Task[None] | None = None
         self._leader_gone: asyncio.Event | None = None
         self._stop = False
+        self.registry: MemberRegistry | None = None
+        self._waiters: list[tuple[int, int, Callable[[int], None]]] = []
         self._dirty_memory = False  # memory may be ahead of the log: rebuild before serving
         server.replication = self
         self._refuse(LOADING, writes_only=False)
@@ -83,11 +86,45 @@ class ShardMember:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self.registry = MemberRegistry(self.log.prefix, self.log.submit, self.log.client,
+                                       self.describe)
+        self.registry.listeners.append(self._serve_waiters)
+        self.registry.start()
 
     def stop(self) -> None:
         self._stop = True
         if self._task is not None:
             self._task.cancel()
+        if self.registry is not None:
+            self.registry.stop()
+
+    def describe(self) -> MemberInfo:
+        return MemberInfo(self.node_id, self.zone, self.address, self.role, self.applied_lsn,
+                          self.epoch)
+
+    # -- WAIT ----------------------------------------------------------------
+    def replicas_at(self, lsn: int) -> int:
+        """How many replicas have applied the log up to ``lsn``."""
+        return sum(1 for m in self.registry.members.values() if m.node_id != self.node_id
+                   and m.role == "replica" and m.applied >= lsn) if self.registry else 0
+
+    def add_waiter(self, lsn: int, count: int, done: Callable[[int], None]) -> None:
+        self._waiters.append((lsn, count, done))
+
+    def remove_waiter(self, done: Callable[[int], None]) -> None:
+        self._waiters = [w for w in self._waiters if w[2] is not done]
+
+    def _serve_waiters(self) -> None:
+        if not self._waiters:
+            return
+        still = []
+        for lsn, count, done in self._waiters:
+            reached = self.replicas_at(lsn)
+            if reached >= count:
+                done(reached)
+            else:
+                still.append((lsn, count, done))
+        self._waiters = still
 
     # -- the state machine ---------------------------------------------------
     async def _run(self) -> None:
@@ -125,6 +162,8 @@ class ShardMember:
         if self.role != "primary":
             etcdlog = self.log  # nothing is pending on a replica: what it applied is durable
             etcdlog.last_lsn = etcdlog.committed = self.applied_lsn
+        if self.registry is not None:
+            self.registry.changed()
 
     def _apply_records(self, records: list[tuple[int, int, list[Any]]]) -> None:
         replayer = self._replayer
@@ -152,6 +191,9 @@ class ShardMember:
         self.epoch = 0
         await self._catch_up()
         self._refuse(READONLY)
+        from cairn.commands.cluster import make_redirect
+
+        self.server.redirect = make_redirect(self.server)
         while not self._stop:
             leader = await self._read_leader()
             if leader is None:
@@ -295,8 +337,11 @@ class ShardMember:
             self.applied_lsn = lsn
             self.role = "primary"
             self.leader = (self.node_id, self.zone, self.address)
+            if self.registry is not None:
+                self.registry.changed()
             self.failovers_won += 1
             self._refuse(None)
+            self.server.redirect = None
             log.warning("replication: serving as primary from LSN %d", lsn)
             while not self._stop:
                 await asyncio.sleep(0.05)
@@ -352,9 +397,13 @@ class ShardMember:
         self.stepdowns += 1
         self._dirty_memory = True
         self.role = "replica"
+        for _lsn, _count, done in self._waiters:
+            done(0)
+        self._waiters = []
         self.epoch = 0
         self.server.lease_deadline = 0.0
         self._refuse(LOADING, writes_only=False)
+        self.server.redirect = None
         self.log.stop_leading("this node stepped down")
         self.disconnect_all()
         if self.lease_id:

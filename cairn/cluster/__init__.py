@@ -1,0 +1,1 @@
+"""Cluster mode: hash slots and the topology a shard presents to cluster clients."""
