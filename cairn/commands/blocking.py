@@ -28,11 +28,14 @@ if TYPE_CHECKING:
 class Block:
     """Returned by a handler that must wait for one of ``keys`` to change."""
 
-    __slots__ = ("keys", "multi_reply", "timeout", "timeout_reply")
+    __slots__ = ("argv", "keys", "multi_reply", "timeout", "timeout_reply")
 
     def __init__(self, keys: list[bytes], timeout: float, timeout_reply: Any,
-                 multi_reply: Any = ...) -> None:
+                 multi_reply: Any = ..., argv: list[bytes] | None = None) -> None:
         self.keys = keys
+        # The command to re-run when a key changes, when it is not the client's own
+        # argv (XREAD ... $ re-runs with the ID that "$" meant when it blocked).
+        self.argv = argv
         self.timeout = timeout  # seconds; 0 waits forever
         self.timeout_reply = timeout_reply
         # What the command answers where it cannot block (inside MULTI/EXEC, scripts).
@@ -84,7 +87,7 @@ class BlockingRegistry:
 
     # -- parking -------------------------------------------------------------
     def park(self, client: Client, cmd: Command, argv: list[bytes], block: Block) -> None:
-        parked = Parked(client, cmd, argv, client.db, block)
+        parked = Parked(client, cmd, block.argv or argv, client.db, block)
         self.parked[client.id] = parked
         db_id = client.db.id
         for key in block.keys:
@@ -93,7 +96,12 @@ class BlockingRegistry:
         if parked.deadline:
             parked.timer = self.server.call_later(block.timeout, lambda: self._timeout(parked))
 
-    def _on_modified(self, db: Database, key: bytes) -> None:
+    def _on_modified(self, db: Database, key: bytes | None) -> None:
+        if key is None:  # FLUSHDB/FLUSHALL/SWAPDB: every parked key of that db is ready
+            for slot in self.by_key:
+                if slot[0] == db.id:
+                    self.ready[slot] = None
+            return
         slot = (db.id, key)
         if slot in self.by_key:
             self.ready[slot] = None

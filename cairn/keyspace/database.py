@@ -82,7 +82,8 @@ class Keyspace:
         self.stat_misses = 0
         # Called with (db, key) whenever a key changes; set by keyspace users
         # (keyspace notifications, client-side caching). None means nobody listens.
-        self.on_modified: Callable[[Database, bytes], None] | None = None
+        # Called with (db, key) when a key changes, (db, None) when the whole db did.
+        self.on_modified: Callable[[Database, bytes | None], None] | None = None
         # True while the log refuses writes (set by the server): lazy expiry then
         # hides expired keys without deleting them.
         self.writes_refused: Callable[[], bool] = lambda: False
@@ -164,6 +165,10 @@ class Keyspace:
             va, vb = getattr(da, attr), getattr(dbb, attr)
             setattr(da, attr, vb)
             setattr(dbb, attr, va)
+        hook = self.on_modified
+        if hook is not None:
+            hook(da, None)
+            hook(dbb, None)
 
     def active_expire_cycle(self, budget_s: float = 0.025) -> int:
         """Delete expired keys until none are due or the time budget is spent."""
@@ -425,6 +430,9 @@ class Database:
         self._expire_slots = {}
         self._expire_entries = 0
         self.scan_index = None
+        hook = self.keyspace.on_modified
+        if hook is not None:
+            hook(self, None)  # every key of this database changed (wakes blocked clients)
 
     def propagate(self, argv: Argv) -> None:
         """Record the deterministic command that reproduces a change."""
