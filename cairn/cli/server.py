@@ -166,6 +166,10 @@ def _build_etcd_member(server: Server, config: Config) -> Server:
         zone=config["zone"],
         address=config["announce-address"],
         lease_ttl=config["lease-ttl"],
+        snapshot_store=config["snapshot-store"],
+        endpoints=config["etcd-endpoints"],
+        cluster=config["cluster-name"],
+        shard=config["shard"],
     )
     return server
 

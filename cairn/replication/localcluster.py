@@ -72,6 +72,7 @@ class LocalShard:
                 "--log", "etcd", "--etcd-endpoints", ",".join(self.etcd.endpoints),
                 "--cluster-name", self.cluster_name, "--shard", self.shard, "--zone", node.zone,
                 "--node-id", node.name, "--dir", node.data_dir, "--lease-ttl", str(self.lease_ttl),
+                "--snapshot-store", os.path.join(self.base_dir, "snapshots"),
                 "--loglevel", "notice", *self.extra_args]
         os.makedirs(self.base_dir, exist_ok=True)
         with open(node.log_path, "ab") as logf:

@@ -46,8 +46,18 @@ LOADING = "LOADING Cairn is loading the dataset in memory"
 
 class ShardMember:
     def __init__(self, server: Server, etcdlog: EtcdLog, *, node_id: str, zone: str,
-                 address: str, lease_ttl: int = 2, lease_margin: float = 0.3) -> None:
+                 address: str, lease_ttl: int = 2, lease_margin: float = 0.3,
+                 snapshot_store: str = "", endpoints: str = "", cluster: str = "",
+                 shard: str = "") -> None:
         self.server = server
+        self.snapshot_store = snapshot_store or os.path.join(server.config["dir"], "snapshots")
+        self.endpoints, self.cluster, self.shard = endpoints, cluster, shard
+        self.snapshots_taken = 0
+        self.last_snapshot_lsn = 0
+        self.last_snapshot_error = ""
+        self.trims = 0
+        self.compactions = 0
+        self.etcd_db_size = 0
         self.log = etcdlog
         self.node_id = node_id
         self.zone = zone
@@ -74,6 +84,7 @@ class ShardMember:
         self.registry: MemberRegistry | None = None
         self._waiters: list[tuple[int, int, Callable[[int], None]]] = []
         self._dirty_memory = False  # memory may be ahead of the log: rebuild before serving
+        self._snapshot_requested = False
         server.replication = self
         self._refuse(LOADING, writes_only=False)
 
@@ -128,6 +139,7 @@ class ShardMember:
 
     # -- the state machine ---------------------------------------------------
     async def _run(self) -> None:
+        self._load_snapshot()  # a node starts from the newest snapshot plus the log
         while not self._stop:
             try:
                 if self._dirty_memory:
@@ -177,10 +189,34 @@ class ShardMember:
 
     async def _catch_up(self) -> int:
         result = await self._etcd(self.log.read_batches(self.applied_lsn + 1))
+        if result.trimmed > self.applied_lsn:
+            # What we need next was trimmed: start again from a snapshot that covers it.
+            self._load_snapshot(at_least=result.trimmed)
+            result = await self._etcd(self.log.read_batches(self.applied_lsn + 1))
+            if result.trimmed > self.applied_lsn:
+                raise RuntimeError(f"the log is trimmed to LSN {result.trimmed} and the store "
+                                   f"has no snapshot past LSN {self.applied_lsn}")
         self._beyond = dict(result.beyond)
         self._apply(result.records)
         self.applied_revision = result.revision
         return int(result.revision)
+
+    def _load_snapshot(self, at_least: int = 0) -> bool:
+        """Replace memory with the newest snapshot in the store (LSN >= at_least)."""
+        from cairn.replication.snapshots import load_newest
+
+        started = time.monotonic()
+        self.server.keyspace.held_events.clear()
+        self.server.keyspace.release_pending(1 << 62)
+        lsn = load_newest(self.server, self.snapshot_store, at_least=max(at_least, 1))
+        if lsn < 0:
+            return False
+        self._replayer = Replayer(self.server)
+        self.applied_lsn = lsn
+        self._beyond = {}
+        log.warning("replication: loaded the snapshot at LSN %d in %.3f s", lsn,
+                    time.monotonic() - started)
+        return True
 
     async def _read_leader(self) -> Any:
         return await self._etcd(self.log.client.get(self.log.leader_key))
@@ -214,13 +250,13 @@ class ShardMember:
         loop = asyncio.get_running_loop()
         gone = asyncio.Event()
         self._leader_gone = gone
-        prefix = self.log.prefix
         leader_key = self.log.leader_key
         start = self.applied_revision + 1
 
         async def watch() -> None:  # runs on the etcd thread
             log_prefix = self.log.log_prefix
-            async for resp in self.log.client.watch(prefix, prefix_end(prefix), start):
+            # The leader key and the log keys ("leader" < "log/..."), not the members.
+            async for resp in self.log.client.watch(leader_key, prefix_end(log_prefix), start):
                 batches: list[tuple[int, Any]] = []  # (first LSN, records or None if deleted)
                 leader_event: tuple[int, bytes] | None = None
                 for ev in resp.events:
@@ -318,6 +354,7 @@ class ShardMember:
     async def _serve_as_primary(self) -> None:
         loop = asyncio.get_running_loop()
         keeper = loop.create_task(self._keep_lease())
+        upkeep: asyncio.Task[None] | None = None
         try:
             # The old leader is fenced from here on: everything in the log is final.
             await self._catch_up()
@@ -343,6 +380,7 @@ class ShardMember:
             self._refuse(None)
             self.server.redirect = None
             log.warning("replication: serving as primary from LSN %d", lsn)
+            upkeep = loop.create_task(self._log_upkeep())
             while not self._stop:
                 await asyncio.sleep(0.05)
                 if self.log.failure is not None or not self._lease_valid() or keeper.done():
@@ -351,11 +389,89 @@ class ShardMember:
             await self._step_down()
         finally:
             keeper.cancel()
+            if upkeep is not None:
+                upkeep.cancel()
 
     def _set_deadline(self, deadline: float) -> None:
         self.lease_deadline = deadline
         if self.role == "primary" or self.epoch:
             self.server.lease_deadline = deadline
+
+    # -- the primary's log upkeep: snapshot, trim, compact, defragment ----------
+    async def _log_upkeep(self) -> None:
+        """Keep etcd's size bounded: when ``snapshot-log-size`` bytes were appended
+        since the last snapshot, build one (a separate process), publish it in the
+        store, trim the records it covers, compact etcd's history, and defragment
+        the members now and then. The NOSPACE alarm is disarmed once space is back."""
+        base_bytes = self.log.stat_bytes
+        while True:
+            await asyncio.sleep(0.5)
+            threshold = self.server.config["snapshot-log-size"]
+            due = threshold and self.log.stat_bytes - base_bytes >= threshold
+            if not due and not self._snapshot_requested:
+                continue
+            self._snapshot_requested = False
+            upto = self.log.committed
+            if upto <= self.last_snapshot_lsn:
+                continue
+            base_bytes = self.log.stat_bytes
+            try:
+                await self.snapshot_and_trim(upto)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_snapshot_error = str(exc)
+                log.error("replication: snapshot/trim at LSN %d failed: %s", upto, exc)
+
+    async def snapshot_and_trim(self, upto: int) -> None:
+        import json
+        import sys
+
+        from cairn.replication.snapshots import retain
+
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cairn.replication.snapshots", "--store", self.snapshot_store,
+            "--etcd-endpoints", self.endpoints, "--cluster-name", self.cluster,
+            "--shard", self.shard, "--upto", str(upto),
+            "--databases", str(self.server.config["databases"]),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        lines = out.decode(errors="replace").strip().splitlines()
+        result = json.loads(lines[-1]) if lines else {"ok": False, "error": err.decode()[-500:]}
+        if not result.get("ok"):
+            raise RuntimeError(result.get("error", "the snapshot builder failed"))
+        self.snapshots_taken += 1
+        self.last_snapshot_lsn = upto
+        self.last_snapshot_error = ""
+        retain(self.snapshot_store, max(1, int(self.server.config["snapshot-retention"])))
+        deleted = await asyncio.wrap_future(self.log.submit(self.log._trim(upto)))
+        if deleted:
+            self.trims += 1
+        await self._compact_and_defrag()
+        log.info("replication: snapshot at LSN %d (%s keys); %d log batches trimmed",
+                 upto, result.get("keys"), deleted)
+
+    async def _compact_and_defrag(self) -> None:
+        client = self.log.client
+        resp = await self._etcd(client.range(self.log.leader_key))
+        await self._etcd(client.compact(int(resp.header.revision)))
+        self.compactions += 1
+        if self.compactions % 5 == 1 or self.log.failure is not None:
+            for i in range(len(client.members)):
+                try:
+                    await self._etcd(client.defragment(i))
+                    status = await self._etcd(client.status(i))
+                    self.etcd_db_size = max(self.etcd_db_size, int(status.dbSize))
+                except EtcdError as exc:
+                    log.warning("replication: defragmenting member %d: %s", i, exc)
+            alarms = await self._etcd(client.alarms())
+            for member_id, alarm in alarms:
+                if alarm == pb.ALARM_NOSPACE:
+                    await self._etcd(client.disarm(member_id, alarm))
+                    log.warning("replication: etcd NOSPACE alarm disarmed after compaction")
+
+    def request_snapshot(self) -> None:
+        self._snapshot_requested = True
 
     def _lease_valid(self) -> bool:
         return time.monotonic() < self.lease_deadline
@@ -422,6 +538,7 @@ class ShardMember:
         self.applied_revision = 0
         self._beyond = {}
         self.log.failure = None
+        self._load_snapshot()
         # Marks and held notifications of records that will never commit: dropped.
         server.keyspace.held_events.clear()
         server.keyspace.release_pending(1 << 62)
@@ -438,6 +555,12 @@ class ShardMember:
             ("cairn_epoch", self.epoch),
             ("cairn_applied_lsn", self.applied_lsn),
             ("cairn_replication_lag_records", lag),
+            ("cairn_snapshots_taken", self.snapshots_taken),
+            ("cairn_last_snapshot_lsn", self.last_snapshot_lsn),
+            ("cairn_last_snapshot_error", self.last_snapshot_error),
+            ("cairn_log_trims", self.trims),
+            ("cairn_etcd_compactions", self.compactions),
+            ("cairn_etcd_db_size", self.etcd_db_size),
         ]
         if self.leader is not None and self.role != "primary":
             host, _, port = self.leader[2].rpartition(":")

@@ -278,6 +278,48 @@ def _live_dbs(server: Any) -> list[tuple[dict[bytes, Any], dict[bytes, int]]]:
     return dbs
 
 
+def write_verified(server: Any, snap_dir: str, upto: int,
+                   position: tuple[int, int] = (0, 0)) -> tuple[Any, float]:
+    """Write the server's keyspace as the snapshot at LSN ``upto`` in ``snap_dir``:
+    to a temporary file, fsynced, read back whole and compared by digest, then
+    published. Returns (what was written, when the write finished)."""
+    dbs = _live_dbs(server)
+    digest = keyspace_digest(dbs)
+    final = os.path.join(snap_dir, snapshot_name(upto))
+    temp = f"{final}.tmp-{os.getpid()}"
+    try:
+        written = write_snapshot(temp, upto, dbs, int(time.time() * 1000), position=position)
+        written_at = time.perf_counter()
+        # Verify from the file: read it back whole (checksum, structure, every key
+        # and value through its codec) and compare digests.
+        lsn, loaded = snapshot_digest(temp)
+        if lsn != upto or loaded != digest:
+            raise SnapshotError(
+                f"verification failed: the snapshot written to {temp} does not load back "
+                "to the keyspace it was written from"
+            )
+        publish(temp, final)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    return written, written_at
+
+
+def ensure_dir(path: str) -> None:
+    """Create a snapshot directory durably (the parent's entry fsynced)."""
+    if not os.path.isdir(path):
+        os.makedirs(path, exist_ok=True)
+        parent = os.path.dirname(os.path.abspath(path))
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def build(data_dir: str, upto: int, databases: int = 16) -> dict[str, Any]:
     """Build, verify and publish the snapshot at LSN ``upto``; the result as a dict."""
     import cairn.commands  # noqa: F401  (registers every command)
@@ -288,14 +330,7 @@ def build(data_dir: str, upto: int, databases: int = 16) -> dict[str, Any]:
     started = time.perf_counter()
     log_dir = log_dir_of(data_dir)
     snap_dir = snapshot_dir_of(data_dir)
-    if not os.path.isdir(snap_dir):
-        os.makedirs(snap_dir, exist_ok=True)
-        parent = os.path.dirname(os.path.abspath(snap_dir))
-        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    ensure_dir(snap_dir)
     base = choose_base(snap_dir, log_dir, upto)
     config = Config()
     config.set_text("databases", str(databases))
@@ -317,35 +352,12 @@ def build(data_dir: str, upto: int, databases: int = 16) -> dict[str, Any]:
     delay = os.environ.get("CAIRN_TEST_SNAPSHOT_DELAY")
     if delay:  # test hook: keep the job "in progress" for a while (like rdb-key-save-delay)
         time.sleep(float(delay))
-    dbs = _live_dbs(server)
-    digest = keyspace_digest(dbs)
-    final = os.path.join(snap_dir, snapshot_name(upto))
-    temp = f"{final}.tmp-{os.getpid()}"
-    try:
-        written = write_snapshot(
-            temp, upto, dbs, int(time.time() * 1000), position=(end.segment, end.offset)
-        )
-        written_at = time.perf_counter()
-        # Verify from the file: read it back whole (checksum, structure, every key
-        # and value through its codec) and compare digests.
-        lsn, loaded = snapshot_digest(temp)
-        if lsn != upto or loaded != digest:
-            raise SnapshotError(
-                f"verification failed: the snapshot written to {temp} does not load back "
-                "to the keyspace it was written from"
-            )
-        publish(temp, final)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
+    written, written_at = write_verified(server, snap_dir, upto, (end.segment, end.offset))
     done = time.perf_counter()
     return {
         "ok": True,
         "lsn": upto,
-        "path": final,
+        "path": os.path.join(snap_dir, snapshot_name(upto)),
         "keys": written.keys,
         "bytes": written.size,
         "base_lsn": base.lsn,

@@ -97,8 +97,15 @@ class Writer(threading.Thread):
                 time.sleep(0.02)
 
 
-def check_acknowledged(node: CairnNode, writers: list[Writer]) -> None:
+def reader(node: CairnNode) -> redis.Redis:
+    """A client that may read from a replica (READONLY), as cluster clients do."""
     c = client(node, timeout=5)
+    c.execute_command("READONLY")
+    return c
+
+
+def check_acknowledged(node: CairnNode, writers: list[Writer]) -> None:
+    c = reader(node)
     for w in writers:
         stored = [int(x) for x in c.lrange(f"list{w.wid}", 0, -1)]
         missing = sorted(set(w.acked_pushes) - set(stored))
@@ -110,7 +117,7 @@ def check_acknowledged(node: CairnNode, writers: list[Writer]) -> None:
 
 
 def snapshot_of(node: CairnNode, writers: list[Writer]) -> tuple[object, ...]:
-    c = client(node, timeout=5)
+    c = reader(node)
     return tuple((c.lrange(f"list{w.wid}", 0, -1), c.get(f"ctr{w.wid}")) for w in writers)
 
 
@@ -123,12 +130,14 @@ def test_roles_replicas_and_readonly(shard: Shard) -> None:
     info = p.info("replication")
     assert info["role"] == "master"
     for r in replicas:
-        eventually(lambda r=r: client(r).get("k99") == b"99", what=f"{r.name} catching up")
         rc = client(r)
+        rc.execute_command("READONLY")  # cluster semantics: reads on a replica after READONLY
+        eventually(lambda rc=rc: rc.get("k99") == b"99", what=f"{r.name} catching up")
         assert rc.info("replication")["role"] == "slave"
         assert rc.info("replication")["master_port"] == primary.port
+        # Keyed writes are redirected (MOVED, see test_cluster_mode); keyless ones refused.
         with pytest.raises(redis.ReadOnlyError, match="You can't write against a read only replica"):
-            rc.set("x", 1)
+            rc.flushall()
         # MULTI with a write on a replica: the write is refused when queued, EXEC aborts.
         pipe = rc.pipeline(transaction=True)
         pipe.get("k1")
@@ -204,14 +213,14 @@ def test_paused_primary_is_fenced_and_never_acknowledges(shard: Shard) -> None:
     # Reads on the old primary never show the stale value.
     for _ in range(20):
         try:
-            value = client(old, timeout=5).get("reg")
+            value = reader(old).get("reg")
         except (redis.RedisError, OSError):
             value = None
         assert value in (None, b"after")
         time.sleep(0.05)
     assert client(new).get("reg") == b"after"
     eventually(lambda: old.role() == "slave", timeout=20, what="old primary rejoining as replica")
-    eventually(lambda: client(old).get("reg") == b"after", what="old primary catching up")
+    eventually(lambda: reader(old).get("reg") == b"after", what="old primary catching up")
 
 
 def test_etcd_member_loss(shard: Shard) -> None:

@@ -271,6 +271,10 @@ class EtcdClient:
         resp = await self._call("Alarm", pb.AlarmRequest(action=pb.ALARM_GET), retry=True)
         return [(int(a.memberID), int(a.alarm)) for a in resp.alarms]
 
+    async def disarm(self, member_id: int, alarm: int) -> None:
+        await self._call("Alarm", pb.AlarmRequest(action=pb.ALARM_DEACTIVATE, memberID=member_id,
+                                                  alarm=alarm), retry=True)
+
     # -- watch -------------------------------------------------------------------
     async def watch(self, key: bytes, range_end: bytes, start_revision: int,
                     *, progress_notify: bool = True) -> AsyncIterator[Any]:

@@ -82,6 +82,7 @@ class ReadResult:
     records: list[tuple[int, int, list[Effect]]]  # contiguous from the LSN asked for
     beyond: dict[int, list[tuple[int, int, list[Effect]]]]  # batches after the first hole
     revision: int
+    trimmed: int = 0  # records <= this LSN are gone from the log (see EtcdLog.trim)
 
 
 class EtcdLog:
@@ -103,6 +104,8 @@ class EtcdLog:
         self.prefix = f"/{cluster}/shards/{shard}/".encode()
         self.leader_key = self.prefix + b"leader"
         self.log_prefix = self.prefix + b"log/"
+        # Records <= the LSN stored here were trimmed (a snapshot in the store covers them).
+        self.trimmed_key = self.prefix + b"trimmed"
         self.max_batch_bytes = max_batch_bytes
         self.max_inflight = max_inflight
         self.committed = 0
@@ -158,7 +161,11 @@ class EtcdLog:
         for kv in keys.kvs:
             if int(kv.key[len(self.log_prefix):]) <= from_lsn:
                 first_key = kv.key
-        result = ReadResult([], {}, revision)
+        marker = await client.range(self.trimmed_key, revision=revision)
+        trimmed = int(marker.kvs[0].value) if marker.kvs else 0
+        result = ReadResult([], {}, revision, trimmed)
+        if from_lsn <= trimmed:
+            return result  # the caller needs a snapshot first
         expected = from_lsn
         cursor = first_key
         while True:
@@ -258,11 +265,18 @@ class EtcdLog:
         keys = await self.client.range(self.log_prefix, prefix_end(self.log_prefix), keys_only=True)
         starts = [int(kv.key[len(self.log_prefix):]) for kv in keys.kvs]
         # A batch ends where the next begins: keep the one that holds upto_lsn + 1.
-        removable = [s for s, nxt in itertools.pairwise(starts) if nxt <= upto_lsn + 1]
-        if not removable:
+        kept = [nxt for s, nxt in itertools.pairwise(starts) if nxt <= upto_lsn + 1]
+        if not kept:
             return 0
-        await self.client.delete_range(self.log_prefix, log_key(self.prefix, removable[-1] + 1))
-        return len(removable)
+        first_kept = kept[-1]
+        # One Txn: the batches go, and the marker says records <= first_kept - 1 are gone.
+        resp = await self.client.txn([], [
+            pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(
+                key=self.log_prefix, range_end=log_key(self.prefix, first_kept))),
+            pb.RequestOp(request_put=pb.PutRequest(
+                key=self.trimmed_key, value=b"%d" % (first_kept - 1))),
+        ])
+        return int(resp.responses[0].response_delete_range.deleted)
 
     def try_resume(self) -> bool:
         # A deposed or lease-less node never resumes appending: it rejoins as a replica.

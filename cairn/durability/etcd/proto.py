@@ -213,7 +213,8 @@ assert len(_RPC) == 32  # every declared message has its class above
 # Compare results and targets.
 EQUAL, GREATER, LESS, NOT_EQUAL = 0, 1, 2, 3
 VERSION, CREATE, MOD, VALUE, LEASE = 0, 1, 2, 3, 4
-ALARM_GET, ALARM_NOSPACE = 0, 1
+ALARM_GET, ALARM_ACTIVATE, ALARM_DEACTIVATE = 0, 1, 2
+ALARM_NOSPACE = 1
 
 # (service, method) -> (request class name, response class name, streaming)
 METHODS = {
