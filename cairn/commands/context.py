@@ -142,6 +142,10 @@ class Server:
         # A multi-AZ primary serves only until its lease may have lapsed (monotonic
         # seconds; 0 when not leading): every command checks it, reads included.
         self.lease_deadline = 0.0
+        # The Lua script or function being executed (scripting.engine.RunState), and
+        # the network layer's way to answer other clients while it runs too long.
+        self.script_running: Any = None
+        self.busy_poll: Callable[[], None] | None = None
         # Cluster mode on a replica: (client, cmd, argv) -> a MOVED error or None.
         self.redirect: Callable[[Client, Any, list[bytes]], Any] | None = None
         self.recovery_seconds = 0.0

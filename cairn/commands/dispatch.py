@@ -16,6 +16,7 @@ from cairn.commands.context import Client, Server, unwatch_all
 from cairn.commands.registry import VERBATIM, Command
 from cairn.durability.log import misconf_error
 from cairn.protocol import QUEUED, ErrorReply
+from cairn.scripting import busy_check
 
 _now = time.time
 _perf = time.perf_counter
@@ -104,6 +105,7 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
         or server.role_refusal is not None
         or server.lease_deadline
         or server.redirect is not None
+        or server.script_running is not None
     ):
         reject = _check(server, client, cmd, argv)
         if reject is not None:
@@ -171,6 +173,10 @@ LEASE_LAPSED = "TRYAGAIN this node's primary lease lapsed; it is stepping down"
 def _check(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any:
     """The rejections between arity and execution; None when the command may run."""
     flags = cmd.flags
+    if server.script_running is not None:  # a script that ran too long: BUSY for others
+        busy = busy_check(server, client, cmd)
+        if busy is not None:
+            return busy
     if not client.authenticated and "no_auth" not in flags:
         return ErrorReply(errors.NOAUTH)
     if client.in_multi and "no_multi" in flags:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import select
 import signal
 import time
 from typing import TYPE_CHECKING
@@ -32,6 +34,7 @@ class Node:
         self._last_resume_attempt = 0.0
         server.log.subscribe(self._on_commit)
         server.shutdown_requested = self.request_shutdown
+        server.busy_poll = self.busy_poll
 
     def _on_commit(self, committed: int) -> None:
         """Called by the log (on any thread) when its committed LSN advances."""
@@ -141,6 +144,38 @@ class Node:
                 continue
             if now - client.last_interaction > timeout and not conn.held:
                 conn.close()
+
+    def busy_poll(self) -> None:
+        """Called from inside a script that runs past busy-reply-threshold (the event
+        loop is blocked meanwhile): read what other clients sent and handle it, so
+        they get BUSY and SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE get through.
+        The script's own client is not read (its next command waits for the script).
+        New connections wait in the listen backlog until the script ends."""
+        running = self.server.script_running
+        caller = running.caller if running is not None else None
+        by_fd: dict[int, Connection] = {}
+        for conn in self.connections:
+            transport = conn.transport
+            if transport is None or conn.client is caller or transport.is_closing():
+                continue
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                by_fd[sock.fileno()] = conn
+        if not by_fd:
+            return
+        try:
+            ready, _, _ = select.select(list(by_fd), [], [], 0)
+        except (OSError, ValueError):
+            return
+        for fd in ready:
+            try:
+                data = os.read(fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                continue
+            if data:  # (at EOF the loop sees the close itself once the script ends)
+                by_fd[fd].data_received(data)
 
     def disconnect_all(self) -> None:
         """Close every client connection (a primary stepping down: held replies are dropped)."""

@@ -334,7 +334,10 @@ local function runtime_redis(for_eval)
 end
 
 -- the error handler: where the error happened, in the user's code ----------------
+local handling = false  -- the script ended in error: the kill hook must not fire again
+
 local function err_handler(e)
+  handling = true
   local level = 2
   local info = getinfo(level, 'Sl')
   while info and (info.what == 'C' or info.source == '=cairn') do
@@ -348,6 +351,8 @@ local function err_handler(e)
   else
     msg = 'ERR ' .. tostring(e)
   end
+  -- (handling stays true until the next run: after a kill, the hook must not fire
+  -- in the Lua code that returns the error to Python)
   if info then return {err = msg, source = info.source, line = info.currentline} end
   return {err = msg}
 end
@@ -428,6 +433,7 @@ setmetatable(load_backing, {__index = missing_global, __newindex = ro_newindex})
 -- busy script hook ------------------------------------------------------------------
 local HOOK_EVERY = 100000
 local function hook()
+  if handling then return end
   if pyhook() then
     sethook(hook, '', 1)
     error({err = 'ERR Script killed by user with SCRIPT KILL...'})
@@ -452,6 +458,7 @@ function api.run_eval(f, nkeys, ...)
   for i = nkeys + 1, #args do argv[i - nkeys] = args[i] end
   rawset(eval_backing, 'KEYS', keys)
   rawset(eval_backing, 'ARGV', argv)
+  handling = false
   return xpcall(f, err_handler)
 end
 
@@ -461,6 +468,7 @@ function api.run_function(f, nkeys, ...)
   for i = 1, nkeys do keys[i] = args[i] end
   for i = nkeys + 1, #args do argv[i - nkeys] = args[i] end
   current_env = func_env
+  handling = false
   local out = {xpcall(function() return f(keys, argv) end, err_handler)}
   current_env = eval_env
   return out[1], out[2]

@@ -259,8 +259,6 @@ def test_busy_and_script_kill_on_redis_shape(pair2: Pair) -> None:
     assert killed.startswith(b"-ERR Script killed by user with SCRIPT KILL... script: ")
 
 
-@pytest.mark.xfail(reason="needs server.busy_poll from the network layer and busy_check wired in dispatch",
-                   strict=False)
 def test_busy_and_script_kill_on_cairn(pair2: Pair) -> None:
     # A bounded loop (about 2 s on either server), so that without the wiring
     # the shared Cairn server is only stalled, not stuck forever.
