@@ -69,7 +69,7 @@ def build_from_etcd(store: str, endpoints: str, cluster: str, shard: str, upto: 
     from cairn.commands.replay import Replayer
     from cairn.config import Config
     from cairn.durability.etcd.log import EtcdLog
-    from cairn.snapshots.builder import ensure_dir, peak_rss, write_verified
+    from cairn.snapshots.builder import ensure_dir, peak_rss, restore_functions, write_verified
 
     started = time.perf_counter()
     ensure_dir(store)
@@ -81,6 +81,7 @@ def build_from_etcd(store: str, endpoints: str, cluster: str, shard: str, upto: 
     if base is not None:
         base_lsn = base.lsn
         load_into(server.keyspace, base)
+        restore_functions(server, base)
     etcdlog = EtcdLog(endpoints, cluster, shard)
     try:
         result = etcdlog.call(etcdlog.read_batches(base_lsn + 1))
@@ -109,8 +110,11 @@ def load_newest(server: Any, store: str, at_least: int = 0) -> int:
     snap = newest_snapshot(store, at_least=at_least)
     if snap is None:
         return -1
+    from cairn.snapshots.builder import restore_functions
+
     server.keyspace.flushall()
     load_into(server.keyspace, snap)
+    restore_functions(server, snap)
     return snap.lsn
 
 

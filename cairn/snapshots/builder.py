@@ -38,6 +38,7 @@ from cairn.snapshots.format import (
     Snapshot,
     SnapshotCorrupt,
     SnapshotError,
+    functions_digest,
     keyspace_digest,
     list_snapshots,
     load_into,
@@ -283,12 +284,16 @@ def write_verified(server: Any, snap_dir: str, upto: int,
     """Write the server's keyspace as the snapshot at LSN ``upto`` in ``snap_dir``:
     to a temporary file, fsynced, read back whole and compared by digest, then
     published. Returns (what was written, when the write finished)."""
+    from cairn.scripting.functions import dump_libraries
+
     dbs = _live_dbs(server)
-    digest = keyspace_digest(dbs)
+    functions = dump_libraries(server) if _has_libraries(server) else b""
+    digest = keyspace_digest(dbs) + functions_digest(functions)
     final = os.path.join(snap_dir, snapshot_name(upto))
     temp = f"{final}.tmp-{os.getpid()}"
     try:
-        written = write_snapshot(temp, upto, dbs, int(time.time() * 1000), position=position)
+        written = write_snapshot(temp, upto, dbs, int(time.time() * 1000), position=position,
+                                 functions=functions)
         written_at = time.perf_counter()
         # Verify from the file: read it back whole (checksum, structure, every key
         # and value through its codec) and compare digests.
@@ -306,6 +311,19 @@ def write_verified(server: Any, snap_dir: str, upto: int,
             pass
         raise
     return written, written_at
+
+
+def _has_libraries(server: Any) -> bool:
+    engine = getattr(server, "scripting", None)
+    return engine is not None and bool(engine.libraries.stats()[0])
+
+
+def restore_functions(server: Any, snap: Snapshot) -> None:
+    """Put a snapshot's function libraries into the server (after load_into)."""
+    if snap.functions:
+        from cairn.scripting.functions import restore_libraries
+
+        restore_libraries(server, snap.functions)
 
 
 def ensure_dir(path: str) -> None:
@@ -339,6 +357,7 @@ def build(data_dir: str, upto: int, databases: int = 16) -> dict[str, Any]:
     if base.snapshot is not None:
         end = LogPosition(*base.snapshot.position)
         load_into(server.keyspace, base.snapshot)
+        restore_functions(server, base.snapshot)
         base.snapshot = None  # its dicts now belong to the keyspace
     elif upto == 0:
         segments = list_segments(log_dir)

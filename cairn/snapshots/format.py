@@ -24,6 +24,8 @@ Blocks (each payload starts with db u32 and count u32):
   Unix ms (i64), the keys back to back.
 - end (kind 3): no db/count header; u32 triples (db, keys, expires) for every
   database that holds keys.
+- functions (kind 4, optional, before the end block): the Lua function libraries,
+  as FUNCTION DUMP encodes them (no db/count header).
 
 Lengths-then-blobs makes both directions run in C: writing is ``array(map(len,
 ...))`` and ``b"".join``; loading slices the blob at the running sums of the
@@ -67,6 +69,7 @@ TRAILER = struct.Struct("<8sQQI")
 KIND_KEYS = 1
 KIND_EXPIRES = 2
 KIND_END = 3
+KIND_FUNCTIONS = 4
 SUFFIX = ".snap"
 
 # Keys per block.
@@ -188,6 +191,11 @@ def database_digest(data: dict[bytes, Any], expires: dict[bytes, int]) -> tuple[
     return len(data), len(expires), items & mask, expiry & mask
 
 
+def functions_digest(functions: bytes) -> list[tuple[int, int, int, int]]:
+    """The digest entry of a snapshot's function libraries (none when empty)."""
+    return [(-1, len(functions), crc32c(functions), 0)] if functions else []
+
+
 def keyspace_digest(dbs: Iterable[tuple[dict[bytes, Any], dict[bytes, int]]]) -> list[tuple[int, int, int, int]]:
     return [database_digest(data, expires) for data, expires in dbs]
 
@@ -295,6 +303,7 @@ def write_snapshot(
     created_ms: int,
     fsync: bool = True,
     position: tuple[int, int] = (0, 0),
+    functions: bytes = b"",
 ) -> Written:
     """Write the keyspace ``dbs`` (per database: data, expires) to ``path`` and fsync it.
 
@@ -311,6 +320,8 @@ def write_snapshot(
             counts += [index, len(data), len(expires)]
             keys_total += len(data)
             _write_db(out, index, data, expires)
+        if functions:
+            out.block(KIND_FUNCTIONS, [functions])
         out.block(KIND_END, [_array("I", counts)])
         out.write(TRAILER.pack(END_MAGIC, keys_total, out.blocks, 0)[:-4])
         handle.write(struct.pack("<I", out.crc))
@@ -346,6 +357,7 @@ class Snapshot:
     keys: int
     size: int
     position: tuple[int, int] = (0, 0)  # log (segment, offset) just after the LSN
+    functions: bytes = b""  # the function libraries (FUNCTION DUMP payload), if any
     # Per database index that holds keys: (data, expires).
     dbs: dict[int, tuple[dict[bytes, Any], dict[bytes, int]]] = field(default_factory=dict)
 
@@ -422,6 +434,7 @@ class _Loader:
     def __init__(self) -> None:
         self.dbs: dict[int, tuple[dict[bytes, Any], dict[bytes, int]]] = {}
         self.keys = 0
+        self.functions = b""
 
     def _entry(self, db: int) -> tuple[dict[bytes, Any], dict[bytes, int]]:
         entry = self.dbs.get(db)
@@ -454,6 +467,7 @@ class _Digester:
     def __init__(self) -> None:
         self.parts: dict[int, list[int]] = {}  # db -> [keys, expires, items hash, expiry hash]
         self.keys = 0
+        self.functions = b""
 
     def _entry(self, db: int) -> list[int]:
         entry = self.parts.get(db)
@@ -492,7 +506,7 @@ class _Digester:
         for db in range(databases):
             keys, expires, items, expiry = self.parts.get(db, [0, 0, 0, 0])
             out.append((keys, expires, items & mask, expiry & mask))
-        return out
+        return out + functions_digest(self.functions)
 
 
 def _parse(path: str, buf: bytes, databases: int, keys: int, blocks: int,
@@ -514,6 +528,9 @@ def _parse(path: str, buf: bytes, databases: int, keys: int, blocks: int,
         cur = _Cursor(path, buf, start, pos)
         if kind == KIND_END:
             end_counts = cur.ints("I", length // 4)
+        elif kind == KIND_FUNCTIONS:
+            sink.functions = buf[start:pos]
+            cur.pos = pos
         elif kind == KIND_KEYS or kind == KIND_EXPIRES:
             db, count = cur.unpack(_DB_COUNT)
             if not 0 <= db < databases:
@@ -575,6 +592,7 @@ def read_snapshot(path: str) -> Snapshot:
     loader = _Loader()
     _parse(path, buf, databases, keys, blocks, loader)
     snap.dbs = loader.dbs
+    snap.functions = loader.functions
     return snap
 
 

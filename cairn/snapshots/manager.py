@@ -38,6 +38,7 @@ from cairn.snapshots.builder import (
     choose_base,
     log_bytes_after,
     position_after,
+    restore_functions,
     snapshot_dir_of,
 )
 from cairn.snapshots.format import (
@@ -385,6 +386,7 @@ def recover(server: Server, data_dir: str, log_: LocalLog) -> tuple[int, int]:
         if base.snapshot.position[0]:
             position = LogPosition(*base.snapshot.position)
         loaded = load_into(server.keyspace, base.snapshot)
+        restore_functions(server, base.snapshot)
         log.info("recovery: loaded snapshot %s (LSN %d, %d keys)", base.snapshot.path, lsn, loaded)
         base.snapshot = None
     if lsn > 0 and not (os.path.isdir(log_dir) and list_segments(log_dir)):

@@ -30,6 +30,7 @@ from cairn.commands.context import Client, Server
 from cairn.commands.dispatch import execute
 from cairn.config import Config
 from cairn.durability.local import LocalLog, list_segments
+from cairn.protocol import OK
 from cairn.snapshots import format as fmt
 from cairn.snapshots.builder import build, choose_base
 from cairn.snapshots.format import (
@@ -702,3 +703,29 @@ def test_bgsave_failure_in_process(tmp_path: Path, opened: list[Local]) -> None:
     assert fields["rdb_last_bgsave_status"] == "err" and fields["rdb_bgsave_in_progress"] == 0
     assert list_snapshots(str(tmp_path / "snapshots")) == []
     assert fmt.temp_files(str(tmp_path / "snapshots")) == []
+
+
+def test_function_libraries_live_in_snapshots(tmp_path: Path, opened: list[Local]) -> None:
+    """FUNCTION LOAD is logged; once the log is trimmed behind a snapshot, the
+    libraries must come back from the snapshot itself."""
+    node = local(opened, tmp_path)
+    code = "#!lua name=mylib\nredis.register_function('double', function(keys, args) return args[1] * 2 end)"
+    assert node.run("FUNCTION", "LOAD", code) == b"mylib"
+    write_some(node, 50, seed=9)
+    node.run("SAVE")
+    lsn = node.manager.snapshot_lsn
+    snap = fmt.read_snapshot(str(tmp_path / "snapshots" / fmt.snapshot_name(lsn)))
+    assert snap.functions  # the libraries are in the file
+    listing = node.run("FUNCTION", "LIST", "WITHCODE")
+    node.close()
+    opened.remove(node)
+    for _, path in list_segments(str(tmp_path / "log")):
+        os.unlink(path)  # nothing to replay: the snapshot alone
+    again = local(opened, tmp_path)
+    assert again.run("FCALL", "double", "0", "21") == 42
+    assert again.run("FUNCTION", "LIST", "WITHCODE") == listing
+    # A snapshot without libraries carries no functions block.
+    assert again.run("FUNCTION", "FLUSH") == OK
+    again.run("SAVE")
+    snap = fmt.read_snapshot(str(tmp_path / "snapshots" / fmt.snapshot_name(again.manager.snapshot_lsn)))
+    assert snap.functions == b""
