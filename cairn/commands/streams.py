@@ -15,6 +15,7 @@ from cairn.commands.args import parse_int, to_int
 from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, container, ks
+from cairn.keyspace.notify import STREAM, notify
 from cairn.protocol import NULL_ARRAY, OK, MapReply, Status
 from cairn.types.stream import MAX_ID, SEQ_MASK, Stream
 
@@ -282,10 +283,13 @@ def xadd(c: Client, argv: list[bytes]) -> Any:
         db.set(key, s)
     else:
         db.signal_modified(key)
+    if db.events:
+        notify(db, STREAM, b"xadd", key)
     reply = id_reply(new_id)
     out = argv
     if trim is not None and (trim.maxlen is not None or trim.minid is not None):
-        s.trim(trim.maxlen, trim.minid, trim.approx, trim.limit)
+        if s.trim(trim.maxlen, trim.minid, trim.approx, trim.limit) and db.events:
+            notify(db, STREAM, b"xtrim", key)
         if trim.approx:
             out = list(argv)
             _rewrite_trim(out, s, trim)
@@ -370,7 +374,10 @@ def xdel(c: Client, argv: list[bytes]) -> Any:
         if s.delete(entry_id):
             deleted += 1
     if deleted:
-        c.db.signal_modified(key)
+        db = c.db
+        db.signal_modified(key)
+        if db.events:
+            notify(db, STREAM, b"xdel", key)
     return deleted
 
 
@@ -389,12 +396,15 @@ def xtrim(c: Client, argv: list[bytes]) -> Any:
         return 0
     deleted = s.trim(trim.maxlen, trim.minid, trim.approx, trim.limit)
     if deleted:
-        c.db.signal_modified(key)
+        db = c.db
+        db.signal_modified(key)
+        if db.events:
+            notify(db, STREAM, b"xtrim", key)
         out = argv
         if trim.approx:
             out = list(argv)
             _rewrite_trim(out, s, trim)
-        c.db.propagate(out)
+        db.propagate(out)
     return deleted
 
 
@@ -439,7 +449,10 @@ def xsetid(c: Client, argv: list[bytes]) -> Any:
         s.entries_added = entries_added
     if max_deleted:
         s.max_deleted = max_deleted
-    c.db.signal_modified(key)
+    db = c.db
+    db.signal_modified(key)
+    if db.events:
+        notify(db, STREAM, b"xsetid", key)
     return OK
 
 

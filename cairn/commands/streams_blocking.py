@@ -2,8 +2,8 @@
 
 A blocked client re-runs its command when one of its keys changes. So that a
 blocked ``XREAD ... $`` waits for entries after the last ID *at the moment it
-blocked*, the handler writes that ID into the parked argv in place of ``$``
-before returning its ``Block`` (the parking keeps the same argv list).
+blocked*, the handler gives its ``Block`` a copy of the argv with that ID in
+place of ``$`` (``Block(..., argv=...)``: the parking re-runs that one).
 
 XREADGROUP re-run after its key was deleted (or replaced by another type)
 answers "UNBLOCKED the stream key no longer exists", like Redis 7.2; a destroyed
@@ -141,11 +141,15 @@ def xread(c: Client, argv: list[bytes]) -> Any:
         return _reply(c, served)
     if args.timeout < 0:
         return NULL_ARRAY
-    # Wait for entries after the IDs resolved now: "$" becomes the explicit last ID.
+    # Wait for entries after the IDs resolved now: the re-run's argv spells "$" as the
+    # explicit last ID (the client's own argv is left as it was sent).
+    rerun = argv
     for i in range(n):
         if argv[at + n + i] == b"$":
-            argv[at + n + i] = id_reply(starts[i])
-    return Block(argv[at:at + n], args.timeout / 1000, NULL_ARRAY)
+            if rerun is argv:
+                rerun = list(argv)
+            rerun[at + n + i] = id_reply(starts[i])
+    return Block(argv[at:at + n], args.timeout / 1000, NULL_ARRAY, argv=rerun)
 
 
 # -- XREADGROUP ------------------------------------------------------------------------------

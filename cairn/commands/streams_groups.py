@@ -27,6 +27,7 @@ from cairn.commands.streams import (
     read_stream,
     write_stream,
 )
+from cairn.keyspace.notify import STREAM, notify
 from cairn.protocol import NULL_ARRAY, OK, MapReply, Status
 from cairn.types.stream import INVALID_READ, MAX_ID, Consumer, Group, Nack, Stream
 
@@ -73,9 +74,12 @@ def create_consumer(c: Client, key: bytes, gname: bytes, group: Group, name: byt
     the consumer with the same seen-time)."""
     consumer, created = group.consumer(name, now)
     if created:
-        c.db.signal_modified(key)
-    if created and log:
-        c.db.propagate([b"XCLAIM", key, gname, name, b"0", b"0-0", b"CTIME", b"%d" % now])
+        db = c.db
+        db.signal_modified(key)
+        if db.events:
+            notify(db, STREAM, b"xgroup-createconsumer", key)
+        if log:
+            db.propagate([b"XCLAIM", key, gname, name, b"0", b"0-0", b"CTIME", b"%d" % now])
     return consumer
 
 
@@ -166,7 +170,10 @@ def xgroup_create(c: Client, argv: list[bytes]) -> Any:
     if argv[3] in groups:
         raise CommandError("BUSYGROUP Consumer Group name already exists")
     groups[argv[3]] = Group(start, entries_read)
-    c.db.signal_modified(key)
+    db = c.db
+    db.signal_modified(key)
+    if db.events:
+        notify(db, STREAM, b"xgroup-create", key)
     return OK
 
 
@@ -188,7 +195,10 @@ def xgroup_setid(c: Client, argv: list[bytes]) -> Any:
         entries_read = _entries_read(argv[6])
     group.last_id = new_id
     group.entries_read = entries_read
-    c.db.signal_modified(argv[2])
+    db = c.db
+    db.signal_modified(argv[2])
+    if db.events:
+        notify(db, STREAM, b"xgroup-setid", argv[2])
     return OK
 
 
@@ -201,7 +211,10 @@ def xgroup_destroy(c: Client, argv: list[bytes]) -> Any:
     if group is None:
         return 0
     del s.groups[argv[3]]  # type: ignore[union-attr]
-    c.db.signal_modified(argv[2])  # also wakes XREADGROUP clients (they get NOGROUP)
+    db = c.db
+    db.signal_modified(argv[2])  # also wakes XREADGROUP clients (they get NOGROUP)
+    if db.events:
+        notify(db, STREAM, b"xgroup-destroy", argv[2])
     return 1
 
 
@@ -227,7 +240,10 @@ def xgroup_delconsumer(c: Client, argv: list[bytes]) -> Any:
     if argv[4] not in group.consumers:
         return 0
     pending = group.delete_consumer(argv[4])
-    c.db.signal_modified(argv[2])
+    db = c.db
+    db.signal_modified(argv[2])
+    if db.events:
+        notify(db, STREAM, b"xgroup-delconsumer", argv[2])
     return pending
 
 

@@ -13,6 +13,7 @@ honoured); small hashes and sorted sets are listpacks; intsets are intsets.
 We write RDB version 10 (Redis 7.0's) so that a payload restores on 7.0 as
 well as 7.2; a listpack-encoded set, which 7.0 cannot represent, is then
 written as a plain set (``SET_LISTPACK``, type 20, only with version 11).
+Streams have a module of their own: cairn/types/rdbstream.py.
 
 Reading accepts every encoding Redis 7.0 and 7.2 produce (and the older
 ziplist ones) up to version 11, validating each structure completely: any
@@ -31,6 +32,7 @@ import struct
 import zlib
 from typing import Any
 
+from cairn.types import rdbstream
 from cairn.types.hash import Hash, HashTable
 from cairn.types.list import LP_HEADER, List, exceeds, sizes
 from cairn.types.rdbcodecs import LZF_BUDGET, RdbError, crc64, lzf_compress, lzf_decompress
@@ -38,6 +40,7 @@ from cairn.types.set import HASHTABLE as SET_HASHTABLE
 from cairn.types.set import INTSET as SET_INTSET
 from cairn.types.set import LISTPACK as SET_LISTPACK
 from cairn.types.set import RedisSet, limits_from
+from cairn.types.stream import Stream
 from cairn.types.zset import ZSet
 from cairn.types.zset import build as build_zset
 
@@ -236,7 +239,8 @@ def _write_list(out: bytearray, value: List, config: Any) -> None:
 
 
 def encode(value: Any, config: Any, version: int = WRITE_VERSION) -> bytes:
-    """``<type byte><value>`` for a stored value (bytes, List, Hash, RedisSet, ZSet)."""
+    """``<type byte><value>`` for a stored value (bytes, List, Hash, RedisSet, ZSet,
+    Stream: see cairn/types/rdbstream.py)."""
     out = bytearray()
     t = type(value)
     if t is bytes or t is bytearray:
@@ -289,6 +293,8 @@ def encode(value: Any, config: Any, version: int = WRITE_VERSION) -> bytes:
                 flat.append(member)
                 flat.append(_score_text(score))
             _string(out, listpack(flat))
+    elif t is Stream:
+        rdbstream.write(out, value, version)
     else:
         raise TypeError(f"no RDB encoding for {t.__name__}")
     return bytes(out)
@@ -620,6 +626,8 @@ def _read_value(kind: int, r: _Reader, config: Any) -> Any:
         blob = r.string()
         flat = _lp_values(blob) if kind == T_ZSET_LISTPACK else _zl_values(blob)
         return _make_zset([(m, _listpack_score(s)) for m, s in _pairs(flat)], config, True)
+    if kind in rdbstream.STREAM_TYPES:
+        return rdbstream.read(kind, r)
     raise RdbError(f"unsupported type {kind}")
 
 
@@ -633,6 +641,6 @@ def load(payload: bytes, config: Any) -> Any:
         raise
     except (IndexError, ValueError, OverflowError, struct.error) as exc:  # defensive
         raise RdbError(str(exc)) from None
-    if type(value) is not bytes and not len(value):
-        raise RdbError("empty value")
+    if type(value) is not bytes and not len(value) and type(value) is not Stream:
+        raise RdbError("empty value")  # (a stream may be empty)
     return value

@@ -10,6 +10,11 @@ whole nodes, and XINFO reports the node count. So the nodes are modelled too:
 for each node its master ID, last ID (tombstones included), live and deleted
 counts, and its listpack size in bytes, computed with listpack's encodings.
 
+Entries deleted by XDEL or an exact trim stay in their node as tombstones in
+Redis until the whole node goes; their content is kept in the node's ``tombs``
+(ID -> fields, None while there are none) for as long, so a DUMP writes the same
+listpacks Redis would, and dropping a node drops its tombstones with it.
+
 Consumer groups: the group's pending entries list (PEL) is an ordered map
 ID -> Nack; each consumer has its own ordered PEL sharing the Nack objects.
 """
@@ -82,7 +87,7 @@ def _signed(v: int) -> int:
 class Node:
     """One listpack of Redis' stream: what trimming and XINFO need of it."""
 
-    __slots__ = ("deleted", "fields", "fixed", "last", "live", "master")
+    __slots__ = ("deleted", "fields", "fixed", "last", "live", "master", "tombs")
 
     def __init__(self, master: int, fields: tuple[bytes, ...], fixed: int) -> None:
         self.master = master
@@ -91,6 +96,7 @@ class Node:
         self.deleted = 0
         self.fields = fields
         self.fixed = fixed  # listpack bytes, without the live/deleted counters
+        self.tombs: dict[int, list[bytes]] | None = None  # deleted entries still in it
 
     def nbytes(self) -> int:
         return self.fixed + _int_size(self.live) + _int_size(self.deleted)
@@ -224,7 +230,8 @@ class Stream:
     # -- deleting -------------------------------------------------------------
     def delete(self, entry_id: int) -> bool:
         """XDEL of one ID: the entry becomes a tombstone in its node."""
-        if self.entries.pop(entry_id, None) is None:
+        fields = self.entries.pop(entry_id, None)
+        if fields is None:
             return False
         ids = self.ids
         del ids[bisect_left(ids, entry_id)]
@@ -236,15 +243,28 @@ class Stream:
         else:
             node.live -= 1
             node.deleted += 1
+            if node.tombs is None:
+                node.tombs = {entry_id: fields}
+            else:
+                node.tombs[entry_id] = fields
         if entry_id > self.max_deleted:
             self.max_deleted = entry_id
         return True
 
-    def _drop_head(self, count: int) -> None:
+    def _drop_head(self, count: int, whole_live: int) -> None:
+        """Remove the first count live entries: the first whole_live went with their
+        nodes, the others become tombstones of the (new) first node."""
         ids = self.ids
         entries = self.entries
-        for entry_id in ids[:count]:
+        for entry_id in ids[:whole_live]:
             del entries[entry_id]
+        if count > whole_live:
+            node = self.nodes[0]
+            tombs = node.tombs
+            if tombs is None:
+                tombs = node.tombs = {}
+            for entry_id in ids[whole_live:count]:
+                tombs[entry_id] = entries.pop(entry_id)
         del ids[:count]
 
     def trim(self, maxlen: int | None, minid: int | None, approx: bool, limit: int) -> int:
@@ -253,6 +273,7 @@ class Stream:
         nodes = self.nodes
         removed = 0
         whole = 0
+        whole_live = 0  # entries removed with their whole node
         length = len(self.ids)
         for node in nodes:
             if maxlen is not None and length <= maxlen:
@@ -268,6 +289,7 @@ class Stream:
             if remove_node:
                 length -= live
                 removed += live
+                whole_live = removed
                 whole += 1
                 continue
             if approx:
@@ -287,8 +309,16 @@ class Stream:
             del nodes[:whole]
             del self.node_starts[:whole]
         if removed:
-            self._drop_head(removed)
+            self._drop_head(removed, whole_live)
         return removed
+
+    def tombstones(self) -> dict[int, list[bytes]]:
+        """Every tombstone (ID -> fields), in node order."""
+        out: dict[int, list[bytes]] = {}
+        for node in self.nodes:
+            if node.tombs:
+                out.update(node.tombs)
+        return out
 
     def first_with_tombstones(self) -> int:
         """The first ID of the first node, tombstones included (MAX_ID when empty)."""
@@ -389,6 +419,11 @@ class Stream:
             out.append(b"%d" % len(group.pel))
             for entry_id, nack in group.pel.items():
                 out += [b"%d" % entry_id, nack.consumer.name, b"%d" % nack.time, b"%d" % nack.count]
+        tombs = self.tombstones()
+        out.append(b"%d" % len(tombs))
+        for entry_id, fields in tombs.items():
+            out += [b"%d" % entry_id, b"%d" % len(fields)]
+            out += fields
         return out
 
     @classmethod
@@ -427,6 +462,12 @@ class Stream:
                 nack = Nack(owner, num(), num())
                 group.pel[entry_id] = nack
                 owner.pel[entry_id] = nack
+        for _ in range(int(next(it, b"0"))):  # tombstones (absent from older lists)
+            entry_id = num()
+            node = s.nodes[bisect_right(s.node_starts, entry_id) - 1]
+            if node.tombs is None:
+                node.tombs = {}
+            node.tombs[entry_id] = [next(it) for _ in range(num())]
         return s
 
     def copy(self) -> Stream:

@@ -177,3 +177,25 @@ def test_blocked_xreadgroup_effects_replay(redis_server: ServerProcess, cairn_se
         return out
 
     both(redis_server, cairn_server, scenario)
+
+
+def test_xread_dollar_rerun_argv_leaves_the_clients_argv_alone() -> None:
+    """The parked XREAD re-runs with "$" spelled as the last ID at the time it
+    blocked (Block's argv); the argv the client sent is not rewritten."""
+    from inprocess import EffectsCapture
+
+    from cairn.commands.blocking import Block
+    from cairn.commands.streams_blocking import xread
+
+    cap = EffectsCapture()
+    cap.run("XADD", "s", "5-1", "a", "1")
+    argv = [b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"nokey", b"$", b"$"]
+    sent = list(argv)
+    block = xread(cap.client, argv)
+    assert isinstance(block, Block)
+    assert argv == sent
+    assert block.keys == [b"s", b"nokey"]
+    assert block.argv == [b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"nokey", b"5-1", b"0-0"]
+    explicit = [b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"7"]
+    block = xread(cap.client, explicit)
+    assert isinstance(block, Block) and block.argv is explicit  # nothing to rewrite

@@ -2,7 +2,8 @@
 
 Explicit IDs only (generated IDs differ between servers), small listpack nodes
 so approximate trimming and node bookkeeping are exercised, consumer groups
-with non-blocking XREADGROUP, XACK, XCLAIM (IDLE 0 / JUSTID) and XPENDING. After
+with non-blocking XREADGROUP, XACK, XCLAIM (IDLE 0 / JUSTID) and XPENDING, and
+DUMP / RESTORE (byte-identical dumps; the oracle's payload restored here). After
 every step XINFO STREAM (no times in it) and XINFO GROUPS must match; XINFO
 STREAM FULL is compared with its time fields removed.
 """
@@ -171,6 +172,23 @@ class StreamMachine(DifferentialMachine):
         assert [(e[0], e[1], e[3]) for e in actual] == [(e[0], e[1], e[3]) for e in expected]
         assert all(abs(a[2] - e[2]) < 1000 for a, e in zip(actual, expected, strict=True))
 
+    @rule(key=keys)
+    def dump_restore(self, key: str) -> None:
+        """DUMP is byte-identical while no group holds clock times; either way the
+        oracle's payload restores here to a stream that dumps back to the same bytes."""
+        assert self.real is not None and self.cairn is not None
+        kind = self.real.call("TYPE", key)
+        if kind not in (b"stream", "stream"):
+            return
+        info = _parse(self.real.raw("XINFO", "GROUPS", key))
+        if not info:
+            self.same("DUMP", key)
+        payload = self.real.call("DUMP", key)
+        self.same("RESTORE", "copy", "0", payload, "REPLACE")
+        assert self.real.call("DUMP", "copy") == payload == self.cairn.call("DUMP", "copy")
+        self.same_stripped("XINFO", "STREAM", "copy", "FULL")
+        self.same("XRANGE", "copy", "-", "+")
+
     @invariant()
     def streams_match(self) -> None:
         if self.real is None:
@@ -181,6 +199,10 @@ class StreamMachine(DifferentialMachine):
             self.same_stripped("XINFO", "STREAM", key)
             self.same_stripped("XINFO", "GROUPS", key)
             self.same_stripped("XINFO", "STREAM", key, "FULL")
+            assert self.real is not None
+            if self.real.call("TYPE", key) in (b"stream", "stream") and \
+                    not _parse(self.real.raw("XINFO", "GROUPS", key)):
+                self.same("DUMP", key)  # no clock times in it: byte-identical
 
 
 def test_stream_state_machine(redis_server: ServerProcess, cairn_server: ServerProcess) -> None:
