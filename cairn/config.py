@@ -242,6 +242,8 @@ PARAMS: list[Param] = [
     _p("node-id", "string", "", immutable=True),
     _p("announce-address", "string", "", immutable=True),
     _p("lease-ttl", "int", 2, minimum=1, maximum=3600, immutable=True),
+    # appends to etcd in flight at once (more: lower latency; fewer: bigger batches)
+    _p("etcd-max-inflight", "int", 2, minimum=1, maximum=64, immutable=True),
     # where a shard's snapshots live (every node must read it); "" = <dir>/snapshots
     _p("snapshot-store", "string", "", immutable=True),
     _p("log-segment-size", "memory", 64 * 1024 * 1024, minimum=1024, maximum=I64),

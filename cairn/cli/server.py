@@ -152,7 +152,8 @@ def _build_etcd_member(server: Server, config: Config) -> Server:
     from cairn.replication.shard import ShardMember, new_node_id
 
     try:
-        etcdlog = EtcdLog(config["etcd-endpoints"], config["cluster-name"], config["shard"])
+        etcdlog = EtcdLog(config["etcd-endpoints"], config["cluster-name"], config["shard"],
+                          max_inflight=config["etcd-max-inflight"])
     except Exception as exc:
         raise StartupError(f"cannot reach etcd at {config['etcd-endpoints']}: {exc}") from None
     server.log = etcdlog

@@ -40,7 +40,7 @@ def lead(log: EtcdLog, node: bytes = b"n1") -> int:
     """Take the leader key like a campaign does; returns the epoch."""
 
     async def campaign() -> int:
-        lease, _ttl = await log.client.lease_grant(5)
+        lease, _ttl = await log.client.lease_grant(60)
         resp = await log.client.txn(
             [pb.Compare(result=pb.EQUAL, target=pb.CREATE, key=log.leader_key, create_revision=0)],
             [pb.RequestOp(request_put=pb.PutRequest(key=log.leader_key, value=node, lease=lease))],

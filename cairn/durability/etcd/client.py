@@ -101,10 +101,12 @@ def prefix_end(prefix: bytes) -> bytes:
 _OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
-    ("grpc.keepalive_time_ms", 2000),
-    ("grpc.keepalive_timeout_ms", 2000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
+    # Keepalive pings no more often than etcd allows (--grpc-keepalive-min-time, 5 s
+    # by default): more often and etcd answers GOAWAY "too_many_pings" and drops the
+    # connection. Dead members are noticed by call deadlines anyway.
+    ("grpc.keepalive_time_ms", 10000),
+    ("grpc.keepalive_timeout_ms", 3000),
+    ("grpc.keepalive_permit_without_calls", 0),
     # Reconnect quickly after a member comes back.
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
