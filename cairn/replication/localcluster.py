@@ -22,6 +22,7 @@ class CairnNode:
     data_dir: str
     log_path: str
     proc: subprocess.Popen[bytes] | None = None
+    etcd_endpoints: list[str] | None = None  # this node's own (e.g. proxied) endpoints
 
     @property
     def running(self) -> bool:
@@ -58,18 +59,20 @@ class LocalShard:
     nodes: list[CairnNode] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
 
-    def add_node(self, port: int = 0) -> CairnNode:
+    def add_node(self, port: int = 0, etcd_endpoints: list[str] | None = None) -> CairnNode:
         i = len(self.nodes)
         node = CairnNode(name=f"node{i + 1}", zone=f"az{i % 3 + 1}", port=port or free_port(),
                          data_dir=os.path.join(self.base_dir, f"node{i + 1}"),
-                         log_path=os.path.join(self.base_dir, f"node{i + 1}.log"))
+                         log_path=os.path.join(self.base_dir, f"node{i + 1}.log"),
+                         etcd_endpoints=etcd_endpoints)
         self.nodes.append(node)
         self.start(node)
         return node
 
     def start(self, node: CairnNode) -> None:
         args = [sys.executable, "-m", "cairn", "--port", str(node.port), "--bind", "127.0.0.1",
-                "--log", "etcd", "--etcd-endpoints", ",".join(self.etcd.endpoints),
+                "--log", "etcd", "--etcd-endpoints",
+                ",".join(node.etcd_endpoints or self.etcd.endpoints),
                 "--cluster-name", self.cluster_name, "--shard", self.shard, "--zone", node.zone,
                 "--node-id", node.name, "--dir", node.data_dir, "--lease-ttl", str(self.lease_ttl),
                 "--snapshot-store", os.path.join(self.base_dir, "snapshots"),

@@ -153,7 +153,7 @@ def test_sigkill_primary_repeatedly_loses_no_acknowledged_write(shard: Shard) ->
         w.start()
     outages: list[float] = []
     try:
-        for _round in range(int(os.environ.get("CAIRN_FAILOVER_ROUNDS", "6"))):
+        for _round in range(int(os.environ.get("CAIRN_FAILOVER_ROUNDS", "8"))):
             time.sleep(0.7)
             old = shard.primary()
             before = sum(len(w.acked_pushes) for w in writers)
