@@ -154,8 +154,15 @@ class ShardMember:
                 # A node that was primary rebuilds first (its memory may hold writes
                 # that never reached etcd).
                 log.warning("replication: %s; retrying", exc, exc_info=not isinstance(exc, EtcdError))
+                if isinstance(exc, EtcdError):
+                    # Say why: writes are refused; reads too while memory is incomplete.
+                    self._refuse(f"CLUSTERDOWN the shard's transaction log (etcd) is "
+                                 f"unavailable: {exc}", writes_only=not self._dirty_memory)
                 if self.role == "primary":
-                    await self._step_down()
+                    try:
+                        await self._step_down()
+                    except Exception as again:
+                        log.warning("replication: stepping down: %s", again)
                 await asyncio.sleep(0.25)
 
     def _apply(self, records: list[tuple[int, int, list[Any]]]) -> None:
@@ -189,12 +196,21 @@ class ShardMember:
 
     async def _catch_up(self) -> int:
         result = await self._etcd(self.log.read_batches(self.applied_lsn + 1))
-        if result.trimmed > self.applied_lsn:
+        trimmed = result.trimmed
+        if not result.records and result.first > self.applied_lsn + 1:
+            # A gap before the first stored batch: a trim (whose marker could not be
+            # written under etcd's NOSPACE alarm) when a snapshot covers it.
+            from cairn.replication.snapshots import newest_snapshot
+
+            snap = newest_snapshot(self.snapshot_store, at_least=result.first - 1)
+            if snap is not None:
+                trimmed = max(trimmed, result.first - 1)
+        if trimmed > self.applied_lsn:
             # What we need next was trimmed: start again from a snapshot that covers it.
-            self._load_snapshot(at_least=result.trimmed)
+            self._load_snapshot(at_least=trimmed)
             result = await self._etcd(self.log.read_batches(self.applied_lsn + 1))
-            if result.trimmed > self.applied_lsn:
-                raise RuntimeError(f"the log is trimmed to LSN {result.trimmed} and the store "
+            if trimmed > self.applied_lsn:
+                raise RuntimeError(f"the log is trimmed to LSN {trimmed} and the store "
                                    f"has no snapshot past LSN {self.applied_lsn}")
         self._beyond = dict(result.beyond)
         self._apply(result.records)
@@ -383,7 +399,8 @@ class ShardMember:
             upkeep = loop.create_task(self._log_upkeep())
             while not self._stop:
                 await asyncio.sleep(0.05)
-                if self.log.failure is not None or not self._lease_valid() or keeper.done():
+                lost = self.log.failure is not None and not self.log.out_of_space
+                if lost or not self._lease_valid() or keeper.done():
                     raise _LostLease()
         except _LostLease:
             await self._step_down()
@@ -408,6 +425,13 @@ class ShardMember:
             await asyncio.sleep(0.5)
             threshold = self.server.config["snapshot-log-size"]
             due = threshold and self.log.stat_bytes - base_bytes >= threshold
+            if self.log.out_of_space:
+                # etcd refused appends: free space now (compaction + defragmentation,
+                # after a snapshot if there are records to trim), then disarm.
+                if self.log.committed <= self.last_snapshot_lsn:
+                    await self._free_space(self.last_snapshot_lsn)
+                    continue
+                due = True
             if not due and not self._snapshot_requested:
                 continue
             self._snapshot_requested = False
@@ -444,26 +468,41 @@ class ShardMember:
         self.last_snapshot_lsn = upto
         self.last_snapshot_error = ""
         retain(self.snapshot_store, max(1, int(self.server.config["snapshot-retention"])))
-        deleted = await asyncio.wrap_future(self.log.submit(self.log._trim(upto)))
+        deleted = await self._etcd(self.log._trim(upto))
         if deleted:
             self.trims += 1
         await self._compact_and_defrag()
         log.info("replication: snapshot at LSN %d (%s keys); %d log batches trimmed",
                  upto, result.get("keys"), deleted)
 
-    async def _compact_and_defrag(self) -> None:
+    async def _free_space(self, snapshot_lsn: int) -> None:
+        try:
+            if snapshot_lsn:
+                await self._etcd(self.log._trim(snapshot_lsn))  # (again, if it failed)
+            await self._compact_and_defrag(defrag=True)
+        except EtcdError as exc:
+            log.warning("replication: freeing etcd space: %s", exc)
+            await asyncio.sleep(1)
+
+    async def _compact_and_defrag(self, defrag: bool = False) -> None:
+        """Compact etcd's history up to now; every 5th time (or when asked, e.g.
+        out of space) also defragment each member in turn, which returns the
+        freed pages to the file system, then disarm a NOSPACE alarm."""
         client = self.log.client
         resp = await self._etcd(client.range(self.log.leader_key))
-        await self._etcd(client.compact(int(resp.header.revision)))
         self.compactions += 1
-        if self.compactions % 5 == 1 or self.log.failure is not None:
+        await self._etcd(client.compact(int(resp.header.revision)))
+        if defrag or self.compactions % 5 == 0 or self.log.out_of_space:
+            sizes = []
             for i in range(len(client.members)):
                 try:
                     await self._etcd(client.defragment(i))
                     status = await self._etcd(client.status(i))
-                    self.etcd_db_size = max(self.etcd_db_size, int(status.dbSize))
+                    sizes.append(int(status.dbSize))
                 except EtcdError as exc:
                     log.warning("replication: defragmenting member %d: %s", i, exc)
+            if sizes:
+                self.etcd_db_size = max(sizes)
             alarms = await self._etcd(client.alarms())
             for member_id, alarm in alarms:
                 if alarm == pb.ALARM_NOSPACE:

@@ -60,6 +60,8 @@ T = TypeVar("T")
 
 DEFAULT_MAX_BATCH = 1024 * 1024
 DEPOSED = "this node is no longer the primary (another node leads the shard)"
+OUT_OF_SPACE = ("etcd is out of space (its NOSPACE alarm is raised; the log is being "
+                "compacted)")
 
 
 def log_key(prefix: bytes, first_lsn: int) -> bytes:
@@ -83,6 +85,7 @@ class ReadResult:
     beyond: dict[int, list[tuple[int, int, list[Effect]]]]  # batches after the first hole
     revision: int
     trimmed: int = 0  # records <= this LSN are gone from the log (see EtcdLog.trim)
+    first: int = 0  # the first LSN stored (0: the log is empty)
 
 
 class EtcdLog:
@@ -112,6 +115,7 @@ class EtcdLog:
         self.last_lsn = 0
         self.failure: str | None = None
         self.deposed = False
+        self.out_of_space = False
         self.epoch = 0  # 0: not leading; appends refused
         self.stat_batches = 0
         self.stat_records = 0
@@ -157,13 +161,14 @@ class EtcdLog:
         # The batch holding from_lsn starts at or before it: find the newest key <= it.
         keys = await client.range(self.log_prefix, end, keys_only=True, revision=revision)
         revision = revision or int(keys.header.revision)
+        first_stored = int(keys.kvs[0].key[len(self.log_prefix):]) if keys.kvs else 0
         first_key = self.log_prefix
         for kv in keys.kvs:
             if int(kv.key[len(self.log_prefix):]) <= from_lsn:
                 first_key = kv.key
         marker = await client.range(self.trimmed_key, revision=revision)
         trimmed = int(marker.kvs[0].value) if marker.kvs else 0
-        result = ReadResult([], {}, revision, trimmed)
+        result = ReadResult([], {}, revision, trimmed, first_stored)
         if from_lsn <= trimmed:
             return result  # the caller needs a snapshot first
         expected = from_lsn
@@ -223,6 +228,7 @@ class EtcdLog:
             self._pending = []
             self.failure = None
             self.deposed = False
+            self.out_of_space = False
         self.loop.call_soon_threadsafe(self._start_writer)
 
     def _start_writer(self) -> None:
@@ -269,18 +275,37 @@ class EtcdLog:
         if not kept:
             return 0
         first_kept = kept[-1]
-        # One Txn: the batches go, and the marker says records <= first_kept - 1 are gone.
-        resp = await self.client.txn([], [
-            pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(
-                key=self.log_prefix, range_end=log_key(self.prefix, first_kept))),
-            pb.RequestOp(request_put=pb.PutRequest(
-                key=self.trimmed_key, value=b"%d" % (first_kept - 1))),
-        ])
-        return int(resp.responses[0].response_delete_range.deleted)
+        # The marker first (records <= first_kept - 1 are gone), then the batches.
+        # Under etcd's NOSPACE alarm only deletes are accepted: the marker is then
+        # skipped, and readers recognise the trim by a snapshot in the store that
+        # covers the gap before the first batch (see ReadResult.first).
+        try:
+            await self.client.put(self.trimmed_key, b"%d" % (first_kept - 1))
+        except QuotaExceeded:
+            pass
+        deleted = await self.client.delete_range(self.log_prefix, log_key(self.prefix, first_kept))
+        return deleted
 
     def try_resume(self) -> bool:
-        # A deposed or lease-less node never resumes appending: it rejoins as a replica.
-        return self.failure is None
+        """After an out-of-space refusal: resume once etcd's NOSPACE alarm is gone.
+        (A deposed or lease-less node never resumes appending: it rejoins as a replica.)
+        Blocks on etcd: call it off the event loop."""
+        if not self.out_of_space:
+            return self.failure is None
+        try:
+            alarms = self.call(self.client.alarms(), timeout=10)
+        except Exception:
+            return False
+        if any(alarm == pb.ALARM_NOSPACE for _member, alarm in alarms):
+            return False
+        with self._lock:
+            self.out_of_space = False
+            if self.failure == OUT_OF_SPACE:
+                self.failure = None
+        log.warning("transaction log: etcd has space again; writes resume")
+        if self._wake is not None:
+            self.loop.call_soon_threadsafe(self._wake.set)
+        return True
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -314,54 +339,53 @@ class EtcdLog:
     async def _write_loop(self) -> None:
         wake = self._wake
         assert wake is not None
-        inflight: dict[int, int] = {}  # first LSN -> last LSN, in LSN (= send) order
-        done: set[int] = set()
+        # Stored batches beyond ``committed`` (first LSN -> last): committed only
+        # advances over a contiguous run of stored records, whatever order the
+        # Txns complete in, so a batch still in flight (or sent back to the queue
+        # after an out-of-space refusal) holds back everything after it.
+        stored: dict[int, int] = {}
         tasks: set[asyncio.Task[None]] = set()
-
         failed = False
 
-        def finished(first: int, ok: bool) -> None:
-            nonlocal failed
-            if not ok:
-                failed = True  # deposed or failed: nothing after it may ever commit
-                wake.set()
-                return
-            done.add(first)
-            top = 0
-            for f, last in list(inflight.items()):  # oldest first
-                if f not in done:
-                    break
-                done.discard(f)
-                del inflight[f]
-                top = last
-            if top:
+        def on_stored(first: int, last: int) -> None:
+            stored[first] = last
+            top = self.committed
+            while top + 1 in stored:
+                top = stored.pop(top + 1)
+            if top > self.committed:
                 self._commit(top)
-            wake.set()
 
         async def send(batch: list[tuple[int, bytes]], epoch: int) -> None:
+            nonlocal failed
             started = time.monotonic()
             try:
-                ok = await self._append_batch(batch, epoch)
+                outcome = await self._append_batch(batch, epoch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.exception("etcd append failed")
                 self._fail(f"etcd append failed: {exc}")
-                ok = False
-            if ok:
+                outcome = False
+            if outcome is True:
                 self.stat_append_seconds += time.monotonic() - started
                 self.stat_batches += 1
                 self.stat_records += len(batch)
-            finished(batch[0][0], ok)
+                on_stored(batch[0][0], batch[-1][0])
+            elif outcome is False:
+                failed = True  # deposed or failed: nothing after it may ever commit
+            # (None: refused for lack of space; the batch is back in the queue)
+            current = asyncio.current_task()
+            if current is not None:
+                tasks.discard(current)  # before waking the loop: a slot is free now
+            wake.set()
 
         try:
             while not self._closing and not failed:
                 with self._lock:
                     epoch = self.epoch
-                    batch = (self._take_batch()
-                             if epoch and len(inflight) < self.max_inflight else [])
+                    can_send = epoch and not self.out_of_space and len(tasks) < self.max_inflight
+                    batch = self._take_batch() if can_send else []
                 if batch:
-                    inflight[batch[0][0]] = batch[-1][0]
                     task = asyncio.get_running_loop().create_task(send(batch, epoch))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -370,8 +394,8 @@ class EtcdLog:
                     return  # not leading any more: in-flight batches are abandoned
                 wake.clear()
                 with self._lock:
-                    ready = (bool(self._pending) and self.epoch != 0
-                             and len(inflight) < self.max_inflight)
+                    ready = (bool(self._pending) and self.epoch != 0 and not self.out_of_space
+                             and len(tasks) < self.max_inflight)
                     self._idle = not ready
                 if not ready:
                     await wake.wait()
@@ -396,7 +420,7 @@ class EtcdLog:
         self._pending = pending[n:]
         return batch
 
-    async def _append_batch(self, batch: list[tuple[int, bytes]], epoch: int) -> bool:
+    async def _append_batch(self, batch: list[tuple[int, bytes]], epoch: int) -> bool | None:
         key = log_key(self.prefix, batch[0][0])
         value = frame_batch(batch, epoch)
         self.stat_bytes += len(value)
@@ -416,8 +440,8 @@ class EtcdLog:
             try:
                 resp = await client.txn(compare, success, failure)
             except QuotaExceeded as exc:
-                self._fail(f"etcd is out of space ({exc}); writes are refused")
-                return False
+                self._out_of_space(batch, exc)
+                return None
             except EtcdError as exc:
                 if not exc.unknown_outcome:
                     self._fail(f"etcd refused the append: {exc}")
@@ -460,6 +484,19 @@ class EtcdLog:
             self.deposed = True
             self.epoch = 0
             self.failure = DEPOSED
+        self._notify_listeners(self.committed)
+
+    def _out_of_space(self, batch: list[tuple[int, bytes]], exc: Exception) -> None:
+        """etcd refused the batch for lack of space (the NOSPACE alarm): it was not
+        applied. Put it back at the front of the queue and refuse writes until
+        ``try_resume`` finds the alarm cleared (compaction and defragmentation
+        free the space: the primary's log upkeep does both)."""
+        with self._lock:
+            self._pending = sorted(self._pending + batch)
+            if not self.out_of_space:
+                log.error("transaction log: etcd is out of space (%s); writes are refused", exc)
+            self.out_of_space = True
+            self.failure = OUT_OF_SPACE
         self._notify_listeners(self.committed)
 
     def _fail(self, reason: str) -> None:
