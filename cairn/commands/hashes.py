@@ -1,7 +1,7 @@
 """Hash commands: HSET and friends, counters, HRANDFIELD and HSCAN.
 
-The value is ``cairn.types.hash.Hash`` (listpack-encoded) or its subclass
-``HashTable`` (hashtable-encoded), both dicts of field -> value. A write that
+The value is ``cairn.types.hash.Hash`` (listpack-encoded, packed in one blob) or
+its subclass ``HashTable`` (hashtable-encoded, a dict). A write that
 leaves a listpack past hash-max-listpack-entries, or stores a field or value
 longer than hash-max-listpack-value, replaces it with a ``HashTable`` (Redis'
 conversion, checked on what the command actually wrote, as Redis does). A hash
@@ -80,12 +80,13 @@ def _write(c: Client, key: bytes) -> Hash | None:
 
 
 def _stored(c: Client, key: bytes, h: Hash, created: bool, written: list[bytes],
-            event: bytes = b"hset") -> None:
-    """After fields were written: convert a listpack that outgrew the limits, store
-    a new (or replaced) hash, or signal the in-place change; announce ``event``."""
+            event: bytes = b"hset", grew: bool = True) -> None:
+    """After fields were written (``grew``: some were new): convert a listpack that
+    outgrew the limits, store a new (or replaced) hash, or signal the in-place
+    change; announce ``event``."""
     if type(h) is Hash:
         values = c.server.config.values
-        if h.too_big(values[ENTRIES], values[VALUE], written):
+        if h.too_big(values[ENTRIES], values[VALUE], written, grew):
             h = h.to_table()
             created = True
     db = c.db
@@ -109,12 +110,8 @@ def _set_pairs(c: Client, argv: list[bytes], name: str) -> int:
     created = h is None
     if h is None:
         h = Hash()
-    put = h.put
-    added = 0
-    for i in range(2, argc, 2):
-        if put(argv[i], argv[i + 1]):
-            added += 1
-    _stored(c, key, h, created, argv[2:])
+    added = h.put_pairs(argv, 2)
+    _stored(c, key, h, created, argv[2:], grew=added > 0)
     return added
 
 
@@ -202,8 +199,7 @@ def hmget(c: Client, argv: list[bytes]) -> Any:
     h = _read(c, argv[1])
     if h is None:
         return [None] * (len(argv) - 2)
-    get = h.get
-    return [get(field) for field in argv[2:]]
+    return h.get_many(argv[2:])
 
 
 @command("hlen", 2, "readonly fast", group=G, since="2.0.0", keys=ks("RO"), acl=ACL,
@@ -235,7 +231,7 @@ def hexists(c: Client, argv: list[bytes]) -> Any:
          complexity="O(N) where N is the size of the hash.")
 def hkeys(c: Client, argv: list[bytes]) -> Any:
     h = _read(c, argv[1])
-    return [] if h is None else list(h)
+    return [] if h is None else h.keys()
 
 
 @command("hvals", 2, "readonly", group=G, since="2.0.0", keys=ks("RO ACCESS"), acl=ACL,
@@ -243,7 +239,7 @@ def hkeys(c: Client, argv: list[bytes]) -> Any:
          complexity="O(N) where N is the size of the hash.")
 def hvals(c: Client, argv: list[bytes]) -> Any:
     h = _read(c, argv[1])
-    return [] if h is None else list(h.values())
+    return [] if h is None else h.values()
 
 
 @command("hgetall", 2, "readonly", group=G, since="2.0.0", keys=ks("RO ACCESS"), acl=ACL,
@@ -251,7 +247,10 @@ def hvals(c: Client, argv: list[bytes]) -> Any:
          complexity="O(N) where N is the size of the hash.")
 def hgetall(c: Client, argv: list[bytes]) -> Any:
     h = _read(c, argv[1])
-    return MapReply() if h is None else MapReply(h.items())
+    if h is None:
+        return MapReply()
+    # RESP2 sends a map as a flat array: the flat list is that reply, built faster.
+    return h.flat() if c.resp == 2 else MapReply(h.items())
 
 
 # -- counters ----------------------------------------------------------------------------
@@ -285,8 +284,8 @@ def hincrby(c: Client, argv: list[bytes]) -> Any:
     if total > I64_MAX or total < I64_MIN:
         raise CommandError(errors.OVERFLOW)
     text = b"%d" % total
-    h.put(field, text)
-    _stored(c, key, h, created, [field, text], b"hincrby")
+    grew = h.put(field, text)
+    _stored(c, key, h, created, [field, text], b"hincrby", grew)
     return total
 
 
@@ -320,8 +319,8 @@ def hincrbyfloat(c: Client, argv: list[bytes]) -> Any:
     if total is None:
         raise CommandError(_NAN_OR_INF)
     text = format_long_double(total)
-    h.put(field, text)
-    _stored(c, key, h, created, [field, text], b"hincrbyfloat")
+    grew = h.put(field, text)
+    _stored(c, key, h, created, [field, text], b"hincrbyfloat", grew)
     c.db.propagate([b"HSET", key, field, text])
     return text
 
@@ -358,23 +357,21 @@ def hrandfield(c: Client, argv: list[bytes]) -> Any:
         fields = h.random_fields_with_repeats(-count)
     elif count >= len(h):
         if not withvalues:
-            return list(h)
+            return h.keys()
         if c.resp == 3:
             return [list(pair) for pair in h.items()]
-        flat: list[bytes] = []
-        for pair in h.items():
-            flat.extend(pair)
-        return flat
+        return h.flat()
     else:
         fields = h.random_distinct(count)
     if not withvalues:
         return fields
+    values = h.d if type(h) is HashTable else dict(h.items())
     if c.resp == 3:
-        return [[field, h[field]] for field in fields]
+        return [[field, values[field]] for field in fields]
     out: list[bytes] = []
     for field in fields:
         out.append(field)
-        out.append(h[field])
+        out.append(values[field])
     return out
 
 
@@ -385,8 +382,9 @@ def _scan_index(h: HashTable) -> ScanIndex:
     """The HSCAN index of a hashtable-encoded hash: built on first use, then kept
     current by the hash's put/remove."""
     index = h.index
-    if index is None or len(index) != len(h):
-        index = h.index = ScanIndex(h, len(h))
+    d = h.d
+    if index is None or len(index) != len(d):
+        index = h.index = ScanIndex(d, len(d))
     return index  # type: ignore[no-any-return]
 
 
@@ -401,16 +399,21 @@ def hscan(c: Client, argv: list[bytes]) -> Any:
     if h is None:
         return _EMPTY_SCAN
     count, pattern = parse_scan_options(argv, 3)
-    if type(h) is HashTable:
-        following, fields = _scan_index(h).scan(cursor, count)
-    else:
+    if type(h) is not HashTable:
         # A listpack answers in one call, whatever the cursor, as Redis does.
-        following, fields = 0, list(h)
+        flat = h.flat()
+        if pattern is not None:
+            match = compile_glob(pattern).match
+            flat = [x for i in range(0, len(flat), 2) if match(flat[i]) is not None
+                    for x in flat[i:i + 2]]
+        return [b"0", flat]
+    following, fields = _scan_index(h).scan(cursor, count)
     if pattern is not None:
         match = compile_glob(pattern).match
         fields = [f for f in fields if match(f) is not None]
+    d = h.d
     out: list[bytes] = []
     for field in fields:
         out.append(field)
-        out.append(h[field])
+        out.append(d[field])
     return [b"%d" % following, out]

@@ -105,6 +105,41 @@ def test_binary_fields_and_values(pair: Pair) -> None:
     pair.check("HEXISTS", "h", "")
 
 
+# Bytes the packed listpack form (cairn/types/hash.py) uses as markers and escapes.
+_MARKERS = [b"\xff", b"\xfe", b"\xfd", b"\xfd\x00", b"\xfd\x01", b"\xfd\x02", b"\xff\xfe",
+            b"a\xfeb", b"\xfe\xff\xfd", b"\x00\x01\x02", "é".encode(), b"\xfd\xfd\x01"]
+
+
+def test_marker_bytes_in_fields_and_values(pair: Pair) -> None:
+    # Every marker as a field and as a value, updated, read, deleted: a listpack
+    # keeps them in insertion order, so the replies are exact.
+    for i, m in enumerate(_MARKERS):
+        pair.check("HSET", "h", m, b"v%d" % i, b"f%d" % i, m)
+    pair.check("HGETALL", "h")
+    pair.check("HLEN", "h")
+    for i, m in enumerate(_MARKERS):
+        pair.check("HGET", "h", m)
+        pair.check("HGET", "h", b"f%d" % i)
+        pair.check("HSTRLEN", "h", m)
+        pair.check("HEXISTS", "h", m)
+    pair.check("HGET", "h", b"\xfd\x03")
+    pair.check("HGET", "h", b"v0\xfe")
+    pair.check("HSET", "h", b"\xfe", b"\xff\xff", b"f0", b"")
+    pair.check("HDEL", "h", b"\xfd", b"f3", b"\xff")
+    pair.check("HKEYS", "h")
+    pair.check("HVALS", "h")
+    pair.check("HSCAN", "h", "0", "MATCH", "*\xfe*")
+    pair.check("HRANDFIELD", "h", "100", "WITHVALUES")
+    pair.check("HINCRBY", "h", b"\xff\xfe", "5")
+    pair.check("HGETALL", "h")
+    # A value that looks like "field marker": no false match.
+    pair.check("HSET", "x", "a", "b", "b", "c")
+    pair.check("HGET", "x", "c")
+    pair.check("HEXISTS", "x", "c")
+    pair.check("HSET", "x", "c", "d")
+    pair.check("HGETALL", "x")
+
+
 def test_integer_looking_values_keep_their_text(pair: Pair) -> None:
     for value in ("0", "-1", "007", "9223372036854775807", "-9223372036854775808",
                   "18446744073709551616", "1.0", " 1", "+1", "1e3"):
@@ -726,3 +761,61 @@ def test_type_protocol() -> None:
         Hash.from_items([b"listpack", b"odd"])
     with pytest.raises(ValueError):
         Hash.from_items([b"bogus"])
+
+
+def test_packed_listpack_form() -> None:
+    """The packed Hash against a dict model, on random operations with marker bytes."""
+    rnd = random.Random(11)
+    alphabet = [b"a", b"b", b"", b"\xff", b"\xfe", b"\xfd", b"\x00", b"\x01", b"\x02", b"ab"]
+
+    def word() -> bytes:
+        if rnd.random() < long_words:  # past PACK_LIMIT: the hash holds a dict instead
+            return b"x" * rnd.randint(50, 300) + rnd.choice(alphabet)
+        return b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 3)))
+
+    for round_ in range(300):
+        long_words = 0.0 if round_ < 200 else 0.15
+        h = Hash()
+        model: dict[bytes, bytes] = {}
+        for _ in range(rnd.randint(1, 40)):
+            op = rnd.random()
+            f, v = word(), word()
+            if op < 0.5:
+                assert h.put(f, v) == (f not in model)
+                model[f] = v
+            elif op < 0.65:
+                argv = [b"HSET", b"k"]
+                for _ in range(rnd.randint(1, 12)):
+                    argv += [word(), word()]
+                before = len(model)
+                for i in range(2, len(argv), 2):
+                    model[argv[i]] = argv[i + 1]
+                assert h.put_pairs(argv, 2) == len(model) - before
+            else:
+                assert h.remove(f) == (f in model)
+                model.pop(f, None)
+            assert list(h.items()) == list(model.items())
+            assert len(h) == len(model) and bool(h) == bool(model)
+            for probe in (f, v, word()):
+                assert h.get(probe) == model.get(probe)
+                assert (probe in h) == (probe in model)
+        assert h.keys() == list(model) and list(h) == list(model)
+        assert h.values() == list(model.values())
+        assert h.flat() == [x for pair in model.items() for x in pair]
+        assert Hash(model).items() == h.items() == Hash(list(model.items())).items()
+        rebuilt = Hash.from_items(h.to_items())
+        assert type(rebuilt) is Hash and rebuilt.items() == h.items()
+        assert h.to_table().d == model and h.copy().items() == h.items()
+        assert type(h) is Hash and h.encoding() == "listpack"
+        other = h.copy()
+        other.put(b"fresh", b"1")
+        assert b"fresh" not in h or b"fresh" in model
+    # A repeated field keeps its first place and its last value, like a dict.
+    built = Hash([(b"a", b"1"), (b"b", b"2"), (b"a", b"3")])
+    assert built.items() == [(b"a", b"3"), (b"b", b"2")]
+    h = Hash()
+    assert h.put_pairs([b"HSET", b"k", b"a", b"1", b"b", b"2", b"a", b"3"], 2) == 2
+    assert h.items() == [(b"a", b"3"), (b"b", b"2")]
+    assert h[b"b"] == b"2"
+    with pytest.raises(KeyError):
+        h[b"zz"]

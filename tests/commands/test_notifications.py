@@ -201,8 +201,13 @@ HASHES = [
 SETS = [
     ("SADD", "s", "a", "b", "c"), ("SADD", "s", "a"), ("SADD", "s", "d"), ("SREM", "s", "zz"),
     ("SREM", "s", "a"), (NOREPLY, "SPOP", "s"), ("SPOP", "s", "0"), (NOREPLY, "SPOP", "s", "1"),
+    # SPOP of the whole set answers SUNION of it: numeric order for an intset, so
+    # s5's reply is compared; s2's members left after a random pop differ between
+    # the servers, and {x, y} is a 7.0 hashtable whose order follows a hash seed
+    # drawn at each process start, so those two replies are not compared.
     ("SADD", "s2", *map(str, range(1, 11))), (NOREPLY, "SPOP", "s2", "3"),
     (NOREPLY, "SPOP", "s2", "100"), ("SADD", "s3", "x"), ("SPOP", "s3"),
+    ("SADD", "s5", "30", "-4", "7"), ("SPOP", "s5", "3"),
     ("SADD", "s4", "x", "y"), (NOREPLY, "SPOP", "s4", "2"), ("SADD", "a", "1", "2", "3"),
     ("SADD", "b", "3", "4"), ("SMOVE", "a", "b", "1"), ("SMOVE", "a", "b", "3"),
     ("SMOVE", "a", "a", "2"), ("SMOVE", "a", "c", "2"), ("SMOVE", "a", "c", "3"),

@@ -290,6 +290,50 @@ def test_spop_shapes(pair: Pair, kind: str) -> None:
     assert parse(pair.cairn.raw("EXISTS", "s")) == 0
 
 
+def test_spop_whole_set_order(pair: Pair) -> None:
+    # SPOP with count >= SCARD answers SUNION of the set: built as an intset while
+    # only integers come, so an all-integer set of at most set-max-intset-entries
+    # members comes back in numeric order whatever its own encoding (intset here;
+    # hashtable in 7.0 / listpack in 7.2 for the sets that once held a string).
+    # The oracle's order is exact there, so the bytes are compared.
+    pair.check("SADD", "i", "10", "-5", "3", "9223372036854775807", "-9223372036854775808", "0")
+    pair.check("SPOP", "i", "6")  # count == size
+    pair.check("EXISTS", "i")
+    pair.check("SADD", "i", *map(str, range(40, -40, -3)))
+    pair.check("SPOP", "i", "1000")
+    pair.check("EXISTS", "i")
+    # Integers left in a set that was a hashtable (7.0) or listpack (7.2).
+    pair.check("SADD", "m", "zz", "7", "-2", "5", "x" * 70, "1")
+    pair.check("SREM", "m", "zz", "x" * 70)
+    pair.check("SPOP", "m", "4")
+    pair.check("EXISTS", "m")
+    # A set with 3 integers, after the intset limit was lowered: the union still
+    # fits an intset, numeric order.
+    pair.check("CONFIG", "SET", "set-max-intset-entries", "3")
+    try:
+        pair.check("SADD", "h", "9", "8", "7", "6", "5")
+        pair.check("SREM", "h", "5", "6")
+        pair.check("SPOP", "h", "3")
+        # Once the union outgrows the intset it is a hashtable: order unspecified.
+        pair.check("SADD", "h", "9", "8", "7", "6", "5")
+        real, ours = both_parsed(pair, "SPOP", "h", "5")
+        assert sorted(real) == sorted(ours) == [b"5", b"6", b"7", b"8", b"9"]
+    finally:
+        pair.check("CONFIG", "SET", "set-max-intset-entries", "512")
+    # The most an intset can hold (512): still exact.
+    pair.check("SADD", "big", *range(511, -1, -1))
+    pair.check("SPOP", "big", "512")
+    # Non-integers: a hashtable in 7.0, whose order depends on a hash seed drawn
+    # at each process start (two redis-server processes give different orders);
+    # so only the members are compared. The 7.2 listpack order is tested in
+    # process (test_spop_whole_listpack_order_72).
+    pair.check("SADD", "s", "x", "y", "1", "z")
+    real, ours = pair.both("SPOP", "s", "9")
+    assert real[:1] == ours[:1]  # * in RESP2, ~ in RESP3
+    assert sorted(parse(real)) == sorted(parse(ours)) == [b"1", b"x", b"y", b"z"]
+    pair.check("EXISTS", "s")
+
+
 # -- SMOVE -----------------------------------------------------------------------------
 
 
@@ -667,6 +711,37 @@ def test_spop_and_srandmember_listpack_order(local: _Local) -> None:
         assert reply == sorted(reply, key=lambda m: items.index(m.decode()))
         assert len(set(reply)) == count
     assert local.run("SRANDMEMBER", "s", "50") == [m.encode() for m in items]
+
+
+def test_spop_whole_listpack_order_72(local: _Local) -> None:
+    # Redis 7.2: SPOP with count >= size answers SUNION of the set. For a listpack
+    # that is its order, except that integers met before the first non-integer
+    # are sorted (the union starts as an intset and becomes a listpack holding
+    # them in order when the first string comes).
+    local.run("SADD", "s", "b", "a", "1", "2")
+    assert local.enc("s") == b"listpack"
+    assert local.run("SPOP", "s", "4") == [b"b", b"a", b"1", b"2"]
+    assert local.run("EXISTS", "s") == 0
+    local.run("SADD", "s", "x", "3", "1", "-7")
+    local.run("SREM", "s", "x")
+    local.run("SADD", "s", "a", "0")
+    assert local.enc("s") == b"listpack"
+    assert local.run("SMEMBERS", "s") == [b"3", b"1", b"-7", b"a", b"0"]
+    expected = [b"-7", b"1", b"3", b"a", b"0"]
+    assert local.run("SUNION", "s") == expected
+    reply = local.run("SPOP", "s", "100")
+    assert isinstance(reply, SetReply) and reply == expected
+    assert local.run("EXISTS", "s") == 0
+    # Logged as DEL (Redis propagates case 1 as DEL).
+    local.run("SADD", "s", "p", "q")
+    assert local.effects_of("SPOP", "s", "2") == [[b"DEL", b"s"]]
+    # A union that outgrows the listpack limit is a hashtable; all members come.
+    local.run("CONFIG", "SET", "set-max-listpack-entries", "3")
+    local.run("SADD", "t", "x")
+    local.run("SADD", "t", "y", "z")
+    assert local.enc("t") == b"listpack"
+    local.run("CONFIG", "SET", "set-max-listpack-entries", "2")
+    assert sorted(local.run("SPOP", "t", "3")) == [b"x", b"y", b"z"]
 
 
 def test_value_type_protocol() -> None:

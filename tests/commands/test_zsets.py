@@ -718,6 +718,10 @@ _FORMAT_TABLE = [
     (1234.5678901234567, b"1234.5678901234567"), (0.0, b"0"), (-0.0, b"-0"),
     (math.inf, b"inf"), (-math.inf, b"-inf"), (12345678.9, b"12345678.9"), (1e300, b"1e+300"),
     (-1.7976931348623157e308, b"-1.7976931348623157e+308"), (5e-324, b"5e-324"),
+    # 7 or more decimals and a decimal exponent of 4 or more: exponent form (7.0's
+    # "%.17g" printed 11533.0078125 and 6.103515625e-05).
+    (11533.0078125, b"1.15330078125e+4"), (2.0**-14, b"6.103515625e-5"),
+    (1234.0078125, b"1234.0078125"), (2.0**-13, b"1.220703125e-4"), (0.0078125, b"0.0078125"),
 ]
 
 
@@ -749,6 +753,24 @@ def test_scores_in_72_format(pair: Pair) -> None:
     check72(pair, "ZRANGEBYSCORE", "z", "0", "0.1", "WITHSCORES")
     if pair.resp == 2:
         assert pair.cairn.raw("ZSCORE", "z", "mb") == b"$3\r\n3.3\r\n"
+
+
+def test_weighted_store_reaches_72_exponent_form(pair: Pair) -> None:
+    """Arithmetic takes simple scores to values 7.0 and 7.2 spell differently: nine
+    ZINTERSTOREs of a set with itself, weights 2 -1 0.5 (x1.5 each), take 300 to
+    11533.0078125: "%.17g" in 7.0, "1.15330078125e+4" in 7.2. (This is what made
+    test_zsets_fuzz.py fail now and then.)"""
+    check72(pair, "ZADD", "z", "3e2", "a", "-4", "b")
+    for _ in range(9):
+        check72(pair, "ZINTERSTORE", "z", "3", "z", "z", "z", "WEIGHTS", "2", "-1", "0.5")
+    ranged = check72(pair, "ZRANGE", "z", "0", "-1", "WITHSCORES")
+    if pair.resp == 2:
+        assert ranged == [b"b", b"-153.7734375", b"a", b"1.15330078125e+4"]
+    reply = check72(pair, "ZSCORE", "z", "a")
+    assert float(reply) == 300 * 1.5**9
+    if pair.resp == 2:
+        assert pair.cairn.raw("ZSCORE", "z", "a") == b"$16\r\n1.15330078125e+4\r\n"
+        assert pair.real.raw("ZSCORE", "z", "a") == b"$13\r\n11533.0078125\r\n"
 
 
 def test_resp3_double_in_72_format(pair: Pair) -> None:

@@ -5,8 +5,14 @@ connections and asserts byte-identical replies; after every step it compares
 each key's type, encoding and full contents.
 
 Scores are drawn from values that Redis 7.0 (the oracle) and 7.2 print alike
-(integers, halves, quarters, infinities); 7.2's shortest-representation
-formatting is covered in test_zsets.py. Lex ranges are exercised on the small
+(integers, halves, quarters, infinities), but arithmetic leaves that set: nine
+ZINTERSTORE z 3 z z z WEIGHTS 2 -1 0.5 (x1.5 each) take 300 to 11533.0078125,
+which 7.0 prints with "%.17g" and 7.2 (which Cairn follows) as
+"1.15330078125e+4" (fpconv's exponent rule). Such runs made this test fail now and
+then. So a reply that differs from the oracle's is parsed and compared by value,
+and each score that differs must be exactly 7.2's spelling of the oracle's value
+(``_same_modulo_format`` of test_zsets.py, whose score tests pin that spelling);
+anything else still has to match byte for byte. Lex ranges are exercised on the small
 keys only: on a skiplist with mixed scores Redis' answer depends on the random
 node levels. ZADD is never given more pairs than zset-max-listpack-entries for a
 key, where 7.2 converts up front and 7.0 does not (see test_zsets.py).
@@ -27,6 +33,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from test_zsets import _same_modulo_format
 
 KEYS = ["z0", "z1", "z2", "s"]
 ZKEYS = ["z0", "z1", "z2"]
@@ -62,6 +69,7 @@ def _parse(data: bytes) -> Any:
 class ZSetMachine(DifferentialMachine):
     @initialize(resp=st.sampled_from([2, 3]))
     def connect(self, resp: int) -> None:
+        self.resp = resp
         self.open_clients(resp)
         self.same("FLUSHALL")
         self.same("CONFIG", "SET", "zset-max-listpack-entries", str(ENTRIES))
@@ -77,7 +85,13 @@ class ZSetMachine(DifferentialMachine):
         assert self.real is not None and self.cairn is not None
         expected = self.real.raw(*args)
         actual = self.cairn.raw(*args)
-        assert actual == expected, f"{args!r}\n  redis: {expected!r}\n  cairn: {actual!r}"
+        if actual != expected:
+            # Only a score spelled 7.2's way (see the module's docstring) may differ.
+            try:
+                _same_modulo_format(_parse(expected), _parse(actual), self.resp)
+            except AssertionError as e:
+                raise AssertionError(
+                    f"{args!r}\n  redis: {expected!r}\n  cairn: {actual!r}") from e
         return actual
 
     def scan_unordered(self, *args: Any) -> None:
