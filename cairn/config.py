@@ -236,6 +236,10 @@ PARAMS: list[Param] = [
     # multi-AZ (log etcd): the shard this node belongs to and how leadership works
     _p("log", "enum", "local", choices=("local", "etcd"), immutable=True),
     _p("etcd-endpoints", "string", "127.0.0.1:2379", immutable=True),
+    # TLS to etcd: a CA to verify the members, and a client certificate + key (PEM)
+    _p("etcd-tls-ca", "string", "", immutable=True),
+    _p("etcd-tls-cert", "string", "", immutable=True),
+    _p("etcd-tls-key", "string", "", immutable=True),
     _p("cluster-name", "string", "cairn", immutable=True),
     _p("shard", "string", "shard1", immutable=True),
     _p("zone", "string", "", immutable=True),

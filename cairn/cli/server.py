@@ -148,12 +148,17 @@ def build_server(config: Config) -> Server:
 def _build_etcd_member(server: Server, config: Config) -> Server:
     """A multi-AZ shard member: the log is on etcd; the node starts as a replica,
     catches up, and campaigns when the shard has no primary (replication/shard.py)."""
+    from cairn.durability.etcd.client import TlsFiles
     from cairn.durability.etcd.log import EtcdLog
     from cairn.replication.shard import ShardMember, new_node_id
 
+    tls = None
+    if config["etcd-tls-ca"] or config["etcd-tls-cert"]:
+        tls = TlsFiles(config["etcd-tls-ca"] or None, config["etcd-tls-cert"] or None,
+                       config["etcd-tls-key"] or None)
     try:
         etcdlog = EtcdLog(config["etcd-endpoints"], config["cluster-name"], config["shard"],
-                          max_inflight=config["etcd-max-inflight"])
+                          max_inflight=config["etcd-max-inflight"], tls=tls)
     except Exception as exc:
         raise StartupError(f"cannot reach etcd at {config['etcd-endpoints']}: {exc}") from None
     server.log = etcdlog

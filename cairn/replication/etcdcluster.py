@@ -53,6 +53,9 @@ class EtcdCluster:
     heartbeat_ms: int = 100
     election_ms: int = 1000
     quota_bytes: int = 0  # 0: etcd's default (2 GiB)
+    # Client TLS: (CA, server cert, server key) PEM paths; clients must present a
+    # certificate signed by the CA. Peers talk plain HTTP (loopback only).
+    tls: tuple[str, str, str] | None = None
     binary: str = "etcd"
     members: list[EtcdMember] = field(default_factory=list)
     token: str = ""
@@ -75,10 +78,11 @@ class EtcdCluster:
 
     def _args(self, m: EtcdMember) -> list[str]:
         initial = ",".join(f"{x.name}={x.peer_url}" for x in self.members)
+        scheme = "https" if self.tls else "http"
         args = [
             self.binary, "--name", m.name, "--data-dir", m.data_dir,
-            "--listen-client-urls", f"http://{m.endpoint}",
-            "--advertise-client-urls", f"http://{m.endpoint}",
+            "--listen-client-urls", f"{scheme}://{m.endpoint}",
+            "--advertise-client-urls", f"{scheme}://{m.endpoint}",
             "--listen-peer-urls", m.peer_url,
             "--initial-advertise-peer-urls", m.peer_url,
             "--initial-cluster", initial,
@@ -93,6 +97,10 @@ class EtcdCluster:
             args += ["--initial-cluster-state", "existing"]
         if self.quota_bytes:
             args += ["--quota-backend-bytes", str(self.quota_bytes)]
+        if self.tls:
+            ca, cert, key = self.tls
+            args += ["--trusted-ca-file", ca, "--cert-file", cert, "--key-file", key,
+                     "--client-cert-auth"]
         return args
 
     def start_member(self, m: EtcdMember) -> None:
@@ -116,11 +124,32 @@ class EtcdCluster:
             while True:
                 if not m.running:
                     raise RuntimeError(f"etcd member {m.name} exited; see {m.log_path}")
-                if _healthy(m.endpoint):
+                if _healthy(m.endpoint) if not self.tls else self._tls_healthy(m):
                     break
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"etcd member {m.name} not healthy; see {m.log_path}")
                 time.sleep(0.1)
+
+    def _tls_healthy(self, m: EtcdMember) -> bool:
+        """With client TLS the gateway wants a certificate: ask over gRPC instead."""
+        import asyncio
+
+        from cairn.durability.etcd.client import EtcdClient, TlsFiles
+
+        assert self.tls is not None
+        ca, cert, key = self.tls
+
+        async def probe() -> bool:
+            client = EtcdClient([m.endpoint], tls=TlsFiles(ca, cert, key), timeout=1.0, retries=0)
+            try:
+                await client.range(b"/")
+                return True
+            except Exception:
+                return False
+            finally:
+                await client.close()
+
+        return asyncio.run(probe())
 
     def kill(self, m: EtcdMember) -> None:
         if m.proc is not None and m.proc.poll() is None:

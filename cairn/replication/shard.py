@@ -457,7 +457,7 @@ class ShardMember:
             sys.executable, "-m", "cairn.replication.snapshots", "--store", self.snapshot_store,
             "--etcd-endpoints", self.endpoints, "--cluster-name", self.cluster,
             "--shard", self.shard, "--upto", str(upto),
-            "--databases", str(self.server.config["databases"]),
+            "--databases", str(self.server.config["databases"]), *self._tls_args(),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await proc.communicate()
         lines = out.decode(errors="replace").strip().splitlines()
@@ -474,6 +474,13 @@ class ShardMember:
         await self._compact_and_defrag()
         log.info("replication: snapshot at LSN %d (%s keys); %d log batches trimmed",
                  upto, result.get("keys"), deleted)
+
+    def _tls_args(self) -> list[str]:
+        tls = self.log.tls
+        if tls is None:
+            return []
+        pairs = (("--etcd-tls-ca", tls.ca), ("--etcd-tls-cert", tls.cert), ("--etcd-tls-key", tls.key))
+        return [arg for flag, value in pairs if value for arg in (flag, value)]
 
     async def _free_space(self, snapshot_lsn: int) -> None:
         try:

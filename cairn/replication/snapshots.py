@@ -63,7 +63,7 @@ def retain(store: str, keep: int) -> list[str]:
 
 
 def build_from_etcd(store: str, endpoints: str, cluster: str, shard: str, upto: int,
-                    databases: int = 16) -> dict[str, Any]:
+                    databases: int = 16, tls: Any = None) -> dict[str, Any]:
     import cairn.commands  # noqa: F401  (registers every command)
     from cairn.commands.context import Server
     from cairn.commands.replay import Replayer
@@ -82,7 +82,7 @@ def build_from_etcd(store: str, endpoints: str, cluster: str, shard: str, upto: 
         base_lsn = base.lsn
         load_into(server.keyspace, base)
         restore_functions(server, base)
-    etcdlog = EtcdLog(endpoints, cluster, shard)
+    etcdlog = EtcdLog(endpoints, cluster, shard, tls=tls)
     try:
         result = etcdlog.call(etcdlog.read_batches(base_lsn + 1))
     finally:
@@ -126,10 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", required=True)
     parser.add_argument("--upto", type=int, required=True)
     parser.add_argument("--databases", type=int, default=16)
+    parser.add_argument("--etcd-tls-ca")
+    parser.add_argument("--etcd-tls-cert")
+    parser.add_argument("--etcd-tls-key")
     args = parser.parse_args(argv)
+    tls = None
+    if args.etcd_tls_ca or args.etcd_tls_cert:
+        from cairn.durability.etcd.client import TlsFiles
+
+        tls = TlsFiles(args.etcd_tls_ca, args.etcd_tls_cert, args.etcd_tls_key)
     try:
         result = build_from_etcd(args.store, args.etcd_endpoints, args.cluster_name, args.shard,
-                                 args.upto, args.databases)
+                                 args.upto, args.databases, tls)
     except Exception as exc:
         print(json.dumps({"ok": False, "error": str(exc)}), flush=True)
         return 1

@@ -24,7 +24,8 @@ _DIFFERENT = {
     "enable-debug-command",  # the oracle is started with it enabled
     "durability", "log-segment-size", "snapshot-log-size", "snapshot-retention",  # Cairn only
     "log", "etcd-endpoints", "cluster-name", "shard", "zone", "node-id", "announce-address",
-    "lease-ttl", "snapshot-store", "etcd-max-inflight",  # Cairn only (multi-AZ)
+    "lease-ttl", "snapshot-store", "etcd-max-inflight", "etcd-tls-ca", "etcd-tls-cert",
+    "etcd-tls-key",  # Cairn only (multi-AZ)
     "set-max-listpack-entries", "set-max-listpack-value",  # new in 7.2, absent from 7.0
 }
 # In Redis 7.2 loglevel also accepts "nothing"; the 7.0 oracle lists 4 choices.

@@ -104,6 +104,7 @@ class EtcdLog:
         max_batch_bytes: int = DEFAULT_MAX_BATCH,
         max_inflight: int = 4,
     ) -> None:
+        self.tls = tls
         self.prefix = f"/{cluster}/shards/{shard}/".encode()
         self.leader_key = self.prefix + b"leader"
         self.log_prefix = self.prefix + b"log/"
