@@ -7,6 +7,8 @@ import shutil
 import tempfile
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from cairn.replication.etcdcluster import EtcdCluster
 from cairn.replication.localcluster import CairnNode, LocalShard
@@ -16,8 +18,16 @@ ETCD = shutil.which("etcd")
 Shard = LocalShard
 
 
+def no_retry() -> Retry:
+    """redis-py (6+) re-sends a command after a timeout or a dropped connection by
+    default: an acknowledged INCR could then have been applied twice. Fault tests
+    must see every failure as it happened."""
+    return Retry(NoBackoff(), 0)
+
+
 def client(node: CairnNode, timeout: float = 2.0) -> redis.Redis:
-    return redis.Redis(port=node.port, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return redis.Redis(port=node.port, socket_timeout=timeout, socket_connect_timeout=timeout,
+                       retry=no_retry())
 
 
 def new_etcd(size: int = 3) -> EtcdCluster:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from tests.multiaz.cluster import ETCD, Shard, new_etcd
+from tests.multiaz.cluster import ETCD, Shard, new_etcd, no_retry
 from tests.multiaz.faultproxy import FaultProxy
 from tests.multiaz.history import Recorder
 from tests.multiaz.linearizability import CounterModel, ListModel, RegisterModel, check
@@ -106,7 +106,7 @@ class Worker(threading.Thread):
                 continue
             try:
                 c = redis.Redis(port=pn.client_proxy.port, socket_timeout=1.5,
-                                socket_connect_timeout=0.5)
+                                socket_connect_timeout=0.5, retry=no_retry())
                 if c.execute_command("ROLE")[0] == b"master":
                     return c
             except (redis.RedisError, OSError):
