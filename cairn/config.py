@@ -245,7 +245,9 @@ PARAMS: list[Param] = [
     _p("zone", "string", "", immutable=True),
     _p("node-id", "string", "", immutable=True),
     _p("announce-address", "string", "", immutable=True),
-    _p("lease-ttl", "int", 2, minimum=1, maximum=3600, immutable=True),
+    # (etcd raises a lease's TTL to its minimum, 1.5x its election timeout, rounded
+    # up: with etcd's default 1000 ms election timeout a 1 s lease lasts 2 s)
+    _p("lease-ttl", "int", 1, minimum=1, maximum=3600, immutable=True),
     # appends to etcd in flight at once (more: lower latency; fewer: bigger batches)
     _p("etcd-max-inflight", "int", 2, minimum=1, maximum=64, immutable=True),
     # where a shard's snapshots live (every node must read it); "" = <dir>/snapshots

@@ -152,10 +152,14 @@ def up(argv: list[str]) -> int:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--dir", default="./local-cluster")
     parser.add_argument("--port", type=int, default=7000, help="first node's port (then +1...)")
-    parser.add_argument("--lease-ttl", type=int, default=2)
+    parser.add_argument("--lease-ttl", type=int, default=1)
+    parser.add_argument("--etcd-heartbeat-ms", type=int, default=50)
+    parser.add_argument("--etcd-election-ms", type=int, default=500)
     args = parser.parse_args(argv)
     base = os.path.abspath(args.dir)
-    etcd = EtcdCluster(os.path.join(base, "etcd"))
+    # On loopback etcd can elect quickly: a 500 ms election timeout allows 1 s leases.
+    etcd = EtcdCluster(os.path.join(base, "etcd"), heartbeat_ms=args.etcd_heartbeat_ms,
+                       election_ms=args.etcd_election_ms)
     shard = LocalShard(etcd, base, lease_ttl=args.lease_ttl)
     stopping = False
 
