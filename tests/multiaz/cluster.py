@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -35,3 +38,20 @@ def new_etcd(size: int = 3) -> EtcdCluster:
     cluster = EtcdCluster(base, size=size)
     cluster.start()
     return cluster
+
+
+@contextmanager
+def running_shard(nodes: int = 3, **kw: Any) -> Iterator[LocalShard]:
+    """A fresh etcd cluster and a shard of ``nodes`` nodes with settled roles."""
+    etcd = new_etcd()
+    base = tempfile.mkdtemp(prefix="cairn-shard-")
+    shard = Shard(etcd, base, **kw)
+    try:
+        for _ in range(nodes):
+            shard.add_node()
+        shard.wait_roles()
+        yield shard
+    finally:
+        shard.stop()
+        etcd.destroy()
+        shutil.rmtree(base, ignore_errors=True)

@@ -3,8 +3,6 @@ and redis-py's RedisCluster following a failover."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -15,25 +13,15 @@ from redis.exceptions import MovedError
 
 from cairn.cluster.slots import key_slot
 from cairn.commands.cluster import topology_id
-from tests.multiaz.cluster import ETCD, Shard, client, new_etcd
+from tests.multiaz.cluster import ETCD, Shard, client, running_shard
 
 pytestmark = pytest.mark.skipif(ETCD is None, reason="etcd-server is not installed")
 
 
 @pytest.fixture(scope="module")
 def shard() -> Iterator[Shard]:
-    etcd = new_etcd()
-    base = tempfile.mkdtemp(prefix="cairn-cluster-")
-    s = Shard(etcd, base)
-    for _ in range(3):
-        s.add_node()
-    try:
-        s.wait_roles()
+    with running_shard(3) as s:
         yield s
-    finally:
-        s.stop()
-        etcd.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def wait_members(shard: Shard, n: int) -> None:

@@ -8,8 +8,6 @@ caught up.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,25 +15,15 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.multiaz.cluster import ETCD, CairnNode, Shard, client, new_etcd
+from tests.multiaz.cluster import ETCD, CairnNode, Shard, client, running_shard
 
 pytestmark = pytest.mark.skipif(ETCD is None, reason="etcd-server is not installed")
 
 
 @pytest.fixture(scope="module")
 def shard() -> Iterator[Shard]:
-    etcd = new_etcd()
-    base = tempfile.mkdtemp(prefix="cairn-shard-")
-    s = Shard(etcd, base)
-    for _ in range(3):
-        s.add_node()
-    try:
-        s.wait_roles()
+    with running_shard(3) as s:
         yield s
-    finally:
-        s.stop()
-        etcd.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def eventually(check, timeout: float = 10.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
