@@ -14,7 +14,7 @@ from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import command, container, ks
 from cairn.protocol import OK, Status
-from cairn.scripting.engine import BUSY_FUNCTION, NOTBUSY, UNKILLABLE, Script, get_engine, sha1hex
+from cairn.scripting.engine import BUSY_FUNCTION, NOTBUSY, UNKILLABLE, Script, get_engine
 
 G = "scripting"
 _KEYS_RW = ks("RW ACCESS UPDATE", 2, ("keynum", 0, 1, 1))
@@ -24,11 +24,16 @@ _RO_WITH_WRITE_FLAG = "ERR Can not execute a script with write flag using *_ro c
 
 
 def parse_numkeys(argv: list[bytes], bad: str) -> int:
-    nkeys = to_int(argv[2])
-    if nkeys is None:
-        raise CommandError(bad)
-    if nkeys < 0:
-        raise CommandError("ERR Number of keys can't be negative")
+    raw = argv[2]
+    if len(raw) == 1 and 48 <= raw[0] <= 57:  # the usual single digit
+        nkeys = raw[0] - 48
+    else:
+        parsed = to_int(raw)
+        if parsed is None:
+            raise CommandError(bad)
+        if parsed < 0:
+            raise CommandError("ERR Number of keys can't be negative")
+        nkeys = parsed
     if nkeys > len(argv) - 3:
         raise CommandError("ERR Number of keys can't be greater than number of args")
     return nkeys
@@ -39,22 +44,21 @@ def _eval(c: Client, argv: list[bytes], by_sha: bool, ro: bool) -> Any:
     engine = get_engine(c.server)
     script: Script | None
     if by_sha:
-        sha = argv[1].lower().decode("latin-1")
-        script = engine.scripts.get(sha)
+        scripts = engine.scripts
+        script = scripts.get(argv[1])
         if script is None:
-            raise CommandError(_NOSCRIPT)
+            script = scripts.get(argv[1].lower())
+            if script is None:
+                raise CommandError(_NOSCRIPT)
     else:
-        sha = sha1hex(argv[1])
-        script = engine.compile(argv[1], sha)
+        script = engine.compile(argv[1])
     read_only = ro
     if script.shebang:
         writes = b"no-writes" not in script.flags
         if ro and writes:
             raise CommandError(_RO_WITH_WRITE_FLAG)
         read_only = read_only or not writes
-    return engine.run_script(c, argv, script, sha, nkeys, read_only)
-
-
+    return engine.run_script(c, argv, script, nkeys, read_only)
 
 
 @command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", group=G,
@@ -97,9 +101,7 @@ container("script", group=G, since="2.6.0", summary="Commands for the Lua script
          summary="Loads a Lua script into the script cache without running it.",
          complexity="O(N) with N being the length in bytes of the script body.")
 def script_load(c: Client, argv: list[bytes]) -> Any:
-    sha = sha1hex(argv[2])
-    get_engine(c.server).compile(argv[2], sha)
-    return sha.encode()
+    return get_engine(c.server).compile(argv[2]).sha.encode()
 
 
 @command("script|exists", -3, "noscript", group=G, since="2.6.0", acl="scripting",
@@ -108,7 +110,7 @@ def script_load(c: Client, argv: list[bytes]) -> Any:
          complexity="O(N) with N being the number of scripts to check.")
 def script_exists(c: Client, argv: list[bytes]) -> Any:
     scripts = get_engine(c.server).scripts
-    return [1 if sha.lower().decode("latin-1") in scripts else 0 for sha in argv[2:]]
+    return [1 if sha.lower() in scripts else 0 for sha in argv[2:]]
 
 
 @command("script|flush", -2, "noscript", group=G, since="2.6.0", acl="scripting",

@@ -16,7 +16,8 @@ SetReply               array                  set (~)
 dict / MapReply        flat array             map (%)
 float / Double         bulk string            double (,)
 bool                   integer 0/1            boolean (#)
-Verbatim               bulk string            verbatim (=txt:)
+Verbatim               bulk string            verbatim (=txt: or its format)
+BigNumber              bulk string            big number (()
 Push                   array                  push (>)
 =====================  =====================  ==========================
 """
@@ -51,7 +52,22 @@ class MapReply(list):  # type: ignore[type-arg]
 
 
 class Verbatim(bytes):
-    """Text that RESP3 sends as a verbatim string (INFO, CLIENT LIST...)."""
+    """Text that RESP3 sends as a verbatim string (INFO, CLIENT LIST...).
+
+    ``Verbatim(text)`` is "txt"; ``Verbatim(text, b"mkd")`` another format
+    (three bytes, as Redis writes it: cut or padded with spaces)."""
+
+    format = b"txt"
+
+    def __new__(cls, text: bytes, fmt: bytes = b"txt") -> Verbatim:
+        value = super().__new__(cls, text)
+        if fmt != b"txt":
+            value.format = (fmt.split(b"\0", 1)[0][:3]).ljust(3, b" ")
+        return value
+
+
+class BigNumber(bytes):
+    """A RESP3 big number ('(12345'); a bulk string in RESP2."""
 
 
 class Push(list):  # type: ignore[type-arg]
@@ -161,9 +177,16 @@ def _encode_into(value: Any, resp3: bool, out: list[bytes]) -> None:
             out.append(_CRLF)
     elif t is Verbatim:
         if resp3:
-            out.append(b"=%d\r\ntxt:" % (len(value) + 4))
+            out.append(b"=%d\r\n%s:" % (len(value) + 4, value.format))
             out.append(value)
             out.append(_CRLF)
+        else:
+            out.append(b"$%d\r\n" % len(value))
+            out.append(value)
+            out.append(_CRLF)
+    elif t is BigNumber:
+        if resp3:
+            out.append(b"(" + value + _CRLF)
         else:
             out.append(b"$%d\r\n" % len(value))
             out.append(value)

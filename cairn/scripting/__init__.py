@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cairn.commands.registry import Command
+from cairn.observability.info import bytes_to_human, register_fields
 from cairn.protocol import ErrorReply
 from cairn.scripting.engine import BUSY_EVAL, BUSY_FUNCTION, RunState, ScriptEngine, get_engine
 
@@ -32,24 +33,33 @@ def busy_check(server: Any, client: Any, cmd: Command) -> ErrorReply | None:
     return _BUSY_EVAL if run.is_eval else _BUSY_FUNCTION
 
 
-def info_fields(server: Any) -> dict[str, int]:
-    """Scripting figures for INFO (memory section names, Redis 7)."""
+def info_fields(server: Any) -> list[tuple[str, Any]]:
+    """Scripting figures of INFO's memory section, in Redis 7's order. Eval
+    scripts and functions share one Lua VM: it is counted as the eval VM."""
     engine: ScriptEngine | None = getattr(server, "scripting", None)
     if engine is None:
-        lua_memory, scripts, libraries, functions = 0, 0, 0, 0
+        lua_memory = scripts = libraries = functions = scripts_memory = functions_memory = 0
     else:
         lua_memory = engine.memory_used()
         scripts = len(engine.scripts)
+        scripts_memory = engine.scripts_memory
         libraries, functions = engine.libraries.stats()
-    return {
-        "used_memory_lua": lua_memory,
-        "used_memory_vm_eval": lua_memory,
-        "used_memory_scripts_eval": 0,
-        "number_of_cached_scripts": scripts,
-        "number_of_functions": functions,
-        "number_of_libraries": libraries,
-        "used_memory_vm_functions": 0,
-        "used_memory_vm_total": lua_memory,
-        "used_memory_functions": 0,
-        "used_memory_scripts": 0,
-    }
+        functions_memory = engine.libraries.memory_used()
+    return [
+        ("used_memory_lua", lua_memory),
+        ("used_memory_vm_eval", lua_memory),
+        ("used_memory_lua_human", bytes_to_human(lua_memory)),
+        ("used_memory_scripts_eval", scripts_memory),
+        ("number_of_cached_scripts", scripts),
+        ("number_of_functions", functions),
+        ("number_of_libraries", libraries),
+        ("used_memory_vm_functions", 0),
+        ("used_memory_vm_total", lua_memory),
+        ("used_memory_vm_total_human", bytes_to_human(lua_memory)),
+        ("used_memory_functions", functions_memory),
+        ("used_memory_scripts", scripts_memory + functions_memory),
+        ("used_memory_scripts_human", bytes_to_human(scripts_memory + functions_memory)),
+    ]
+
+
+register_fields("memory", info_fields)

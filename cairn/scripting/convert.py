@@ -21,7 +21,7 @@ from cairn.protocol import (
     Verbatim,
     format_double,
 )
-from cairn.protocol.replies import Double, DoubleText, Push
+from cairn.protocol.replies import BigNumber, Double, DoubleText, Push
 
 # lupa does not export its table class: take it from a throwaway runtime.
 _LuaTable = type(lua51.LuaRuntime().eval("{}"))
@@ -29,9 +29,20 @@ _I64_MIN = -(1 << 63)
 _I64_MAX = (1 << 63) - 1
 
 
-def lua_args(args: tuple[Any, ...]) -> list[bytes] | None:
-    """redis.call arguments as argv: strings as they are, numbers as Redis
-    prints them (%.17g); None when an argument has another type."""
+class _Retry:
+    __slots__ = ()
+
+
+# lua_args' answer when an argument is an integral 0, which Lua may hold as -0
+# (lupa gives both as int 0), or a NaN: the caller has Lua write the numbers
+# out itself.
+RETRY: Any = _Retry()
+
+
+def lua_args(args: tuple[Any, ...], zero_retry: bool = False) -> Any:
+    """redis.call arguments as argv (a list of bytes): strings as they are,
+    numbers as Redis prints them (%.17g); None when an argument has another
+    type; RETRY for a 0 or a NaN when ``zero_retry``."""
     argv: list[bytes] = []
     append = argv.append
     for arg in args:
@@ -40,10 +51,14 @@ def lua_args(args: tuple[Any, ...]) -> list[bytes] | None:
             append(arg)
         elif t is int:
             if -100_000_000_000_000_000 < arg < 100_000_000_000_000_000:
+                if arg == 0 and zero_retry:
+                    return RETRY
                 append(b"%d" % arg)
             else:
                 append(b"%.17g" % float(arg))
         elif t is float:
+            if arg != arg and zero_retry:  # NaN: C prints its sign ("-nan"), Python does not
+                return RETRY
             append(b"%.17g" % arg)
         else:
             return None
@@ -103,8 +118,12 @@ class ToLua:
             return bytes(reply)
         if t is Verbatim:
             if resp3:
-                inner = self.table_from({b"format": b"txt", b"string": bytes(reply)})
+                inner = self.table_from({b"format": reply.format, b"string": bytes(reply)})
                 return self.table_from({b"verbatim_string": inner})
+            return bytes(reply)
+        if t is BigNumber:
+            if resp3:
+                return self.table_from({b"big_number": bytes(reply)})
             return bytes(reply)
         if isinstance(reply, bytes):
             return bytes(reply)
@@ -155,9 +174,7 @@ def _table_reply(table: Any, resp3: bool) -> Any:
         return Double(float(double))
     big = table[b"big_number"]
     if type(big) is bytes:
-        # The protocol encoder has no RESP3 big number ('('): a bulk string
-        # (what RESP2 clients get anyway). See the scripting report.
-        return big
+        return BigNumber(big)
     mapping = table[b"map"]
     if type(mapping) is _LuaTable:
         return MapReply([(from_lua(k, resp3), from_lua(v, resp3)) for k, v in mapping.items()])
@@ -169,8 +186,7 @@ def _table_reply(table: Any, resp3: bool) -> Any:
         fmt = verbatim[b"format"]
         text = verbatim[b"string"]
         if type(fmt) is bytes and type(text) is bytes:
-            # Verbatim replies are always "txt" in the encoder.
-            return Verbatim(text)
+            return Verbatim(text, fmt)
     out = []
     i = 1
     while True:

@@ -2,11 +2,18 @@
 
 One ``lupa.lua51.LuaRuntime`` per server (with a memory ceiling). Scripts
 and library functions are compiled once and called many times; KEYS and ARGV
-are fresh tables on every call. ``redis.call`` runs commands through
-``cairn.commands.dispatch.call`` on a dedicated script client (its own RESP
-version and selected database), the way EXEC runs its queue: the effects of
-every inner command pile up and leave as ONE log record when the EVAL/FCALL
-returns, and reads note their keys for the durable-read barrier.
+are fresh tables on every call. ``redis.call`` runs commands the way
+``cairn.commands.dispatch.call`` does (its steps are inlined in ``_call``, the
+hot path) on a dedicated script client (its own RESP version and selected
+database), the way EXEC runs its queue: the effects of every inner command
+pile up and leave as ONE log record when the EVAL/FCALL returns, and reads
+note their keys for the durable-read barrier.
+
+redis.call costs one Lua -> Python crossing: the Python callback takes the
+arguments as Lua gave them, finds the command in a per-name cache, runs it and
+answers the common replies (bulk, integer, nil, OK) without any generic
+conversion; the Lua side builds the status and error tables itself (see the
+bootstrap in sandbox.py).
 
 A count hook (every 100000 Lua instructions) checks the elapsed time; past
 ``busy-reply-threshold`` the script is "timed out": the hook then calls
@@ -25,9 +32,10 @@ from lupa import lua51
 
 from cairn.commands.blocking import Block
 from cairn.commands.context import Client, Server
+from cairn.commands.registry import VERBATIM, Command
 from cairn.durability.log import misconf_error
-from cairn.protocol import ErrorReply
-from cairn.scripting.convert import ToLua, from_lua, lua_args
+from cairn.protocol import OK, ErrorReply, Status
+from cairn.scripting.convert import RETRY, ToLua, from_lua, lua_args
 from cairn.scripting.sandbox import BOOTSTRAP, INTERNAL_CHUNK
 
 log = logging.getLogger("cairn.scripting")
@@ -49,6 +57,12 @@ _E_UNKNOWN = b"ERR Unknown Redis command called from script"
 _E_ARITY = b"ERR Wrong number of args calling Redis command from script"
 _E_NOSCRIPT = b"ERR This Redis command is not allowed from script"
 _E_READONLY = b"ERR Write commands are not allowed from read-only scripts."
+# A cached script's bytes besides its body (its digest, the entry): INFO's estimate.
+_SCRIPT_OVERHEAD = 96
+_RETRY = (None, True)
+_OK_STATUS = (None, None, b"OK")
+# Refusal modes of a command called from a script (checked after arity).
+_WRITE, _MAY_REPLICATE, _NOSCRIPT = 1, 2, 3
 _LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.INFO, logging.WARNING)
 
 _perf = time.perf_counter
@@ -96,13 +110,14 @@ class RunState:
 
 
 class Script:
-    """A compiled EVAL script and its shebang flags."""
+    """A compiled EVAL script, its SHA1 (hex) and its shebang flags."""
 
-    __slots__ = ("body", "flags", "fn", "shebang")
+    __slots__ = ("body", "flags", "fn", "sha", "shebang")
 
-    def __init__(self, fn: Any, body: bytes, shebang: bool, flags: frozenset[bytes]) -> None:
+    def __init__(self, fn: Any, body: bytes, sha: str, shebang: bool, flags: frozenset[bytes]) -> None:
         self.fn = fn
         self.body = body
+        self.sha = sha
         self.shebang = shebang
         self.flags = flags
 
@@ -118,6 +133,7 @@ class ScriptEngine:
             attribute_filter=_deny_attributes,
             max_memory=LUA_MAX_MEMORY,
         )
+        self.gc_above = LUA_MAX_MEMORY // 2
         self.lua = lua
         self.lualibs = False
         try:
@@ -132,6 +148,7 @@ class ScriptEngine:
         except Exception:  # a broken library must not take scripting down
             log.exception("could not install the Lua libraries (cjson, cmsgpack, bit, struct)")
         loader = lua.eval("loadstring")
+        self.run: RunState | None = None  # (the hook may fire during the bootstrap)
         bootstrap = loader(BOOTSTRAP.encode(), INTERNAL_CHUNK.encode())
         if type(bootstrap) is tuple:
             raise RuntimeError(f"scripting bootstrap does not compile: {bootstrap!r}")
@@ -144,8 +161,11 @@ class ScriptEngine:
         self._run_function = self.api.run_function
         self._compile = self.api.compile_eval
         self.to_lua = ToLua(lua)
-        self.scripts: dict[str, Script] = {}
-        self.run: RunState | None = None
+        # The script cache, by lower-case hex SHA1.
+        self.scripts: dict[bytes, Script] = {}
+        self.scripts_memory = 0  # INFO used_memory_scripts_eval: bodies and digests
+        # redis.call's command cache: raw name -> (command, arity, refusal mode)
+        self._commands: dict[bytes, tuple[Command, int, int]] = {}
         client = Client(server, addr="lua")
         client.authenticated = True
         client.name = b""
@@ -155,9 +175,11 @@ class ScriptEngine:
         self.libraries = Libraries(self)
 
     # -- the script cache ------------------------------------------------------------
-    def compile(self, body: bytes, sha: str) -> Script:
+    def compile(self, body: bytes) -> Script:
         """Compile (or find) a script; raises the Redis error on a bad shebang or syntax."""
-        script = self.scripts.get(sha)
+        sha = hashlib.sha1(body).hexdigest()
+        key = sha.encode()
+        script = self.scripts.get(key)
         if script is not None:
             return script
         shebang = body.startswith(b"#!")
@@ -170,19 +192,19 @@ class ScriptEngine:
         if fn is None:
             text = err.decode("utf-8", "surrogateescape") if isinstance(err, bytes) else str(err)
             raise ErrorReply("ERR Error compiling script (new function): " + text)
-        script = Script(fn, body, shebang, flags)
-        self.scripts[sha] = script
+        script = Script(fn, body, sha, shebang, flags)
+        self.scripts[key] = script
+        self.scripts_memory += len(body) + _SCRIPT_OVERHEAD
         return script
 
     def flush_scripts(self) -> None:
         self.scripts.clear()
+        self.scripts_memory = 0
         self.lua.gccollect()
 
     # -- running ---------------------------------------------------------------------
-    def run_script(
-        self, caller: Client, argv: list[bytes], script: Script, name: str, nkeys: int, read_only: bool
-    ) -> Any:
-        return self._execute(caller, argv, self._run_eval, script.fn, name, True, nkeys, read_only)
+    def run_script(self, caller: Client, argv: list[bytes], script: Script, nkeys: int, read_only: bool) -> Any:
+        return self._execute(caller, argv, self._run_eval, script.fn, script.sha, True, nkeys, read_only)
 
     def run_function(
         self, caller: Client, argv: list[bytes], fn: Any, name: str, nkeys: int, read_only: bool
@@ -216,64 +238,137 @@ class ScriptEngine:
             server.script_running = None  # type: ignore[attr-defined]
             if state.killed:
                 self.api.reset_hook()
+            # Lua 5.1 has no emergency collection: garbage left near the memory
+            # ceiling would fail the next allocations, some of them outside any
+            # protected call (a PANIC, the process aborts). Collect it now.
+            if self.lua.get_memory_used() > self.gc_above:
+                self.lua.gccollect()
         if type(result) is tuple:
             ok = result[0]
             value = result[1] if len(result) > 1 else None
         else:
             ok, value = result, None
         if ok:
+            if type(value) is bytes:
+                return value
             return from_lua(value, state.resp == 3)
         return ErrorReply(_error_text(value, name))
 
     # -- callbacks from Lua (never raise; never return Python objects) ---------------------
-    def _call(self, raise_errors: bool, *args: Any) -> tuple[bool, Any]:
+    def _call(self, *args: Any) -> Any:
+        """redis.call / redis.pcall. Answers (see the bootstrap's rpcall): the
+        converted reply, (None, message) for an error, (None, None, text) for a
+        status, (None, True) to have Lua write out an ambiguous number first."""
         try:
-            return self._do_call(args)
+            run = self.run
+            if run is None:
+                return None, _E_UNKNOWN
+            for arg in args:
+                if type(arg) is not bytes:
+                    argv = lua_args(args, True)
+                    if argv is None:
+                        return None, _E_ARG_TYPE
+                    if argv is RETRY:
+                        return _RETRY
+                    break
+            else:
+                if not args:
+                    return None, _E_NO_ARGS
+                argv = list(args)
+            entry: Any = self._commands.get(argv[0])
+            if entry is None:
+                entry = self._lookup(argv)
+                if type(entry) is bytes:
+                    return None, entry
+            cmd, arity, mode = entry
+            argc = len(argv)
+            if (arity > 0 and argc != arity) or argc < -arity:
+                return None, _E_ARITY
+            if mode:
+                if mode == _NOSCRIPT:
+                    return None, _E_NOSCRIPT
+                if run.read_only:
+                    return None, _E_READONLY
+                if mode == _WRITE:
+                    failure = self.server.log.failure
+                    if failure is not None:
+                        return None, misconf_error(failure).encode()
+                    run.wrote = True
+            # dispatch.call(), inlined: the same steps in the same order.
+            server = self.server
+            client = self.client
+            keyspace = server.keyspace
+            dirty_before = keyspace.dirty
+            start = _perf()
+            try:
+                reply = cmd.handler(client, argv)  # type: ignore[misc]
+            except ErrorReply as exc:
+                reply = exc
+                cmd.failed_calls += 1
+                server.count_error(exc.message)
+            elapsed_us = int((_perf() - start) * 1_000_000)
+            changed = keyspace.dirty - dirty_before
+            if changed:
+                server.dirty += changed
+                if cmd.effects == VERBATIM:
+                    client.db.propagate(argv)
+            if cmd.reads_keyspace:
+                keyspace.read_barrier = server.log.last_lsn
+            cmd.calls += 1
+            cmd.usec += elapsed_us
+            client.commands_processed += 1
+            client.last_command = cmd.name
+            server.stat_commands += 1
+            threshold = server.slowlog_threshold
+            if (threshold >= 0 and elapsed_us >= threshold) or server.latency_threshold or server.monitors:
+                from cairn.commands.dispatch import _after_call
+
+                _after_call(server, client, cmd, argv, elapsed_us)
+            t = type(reply)
+            if t is bytes or t is int:
+                return reply
+            if reply is None:
+                return None if run.resp == 3 else False
+            if reply is OK:
+                return _OK_STATUS
+            if t is Status:
+                return None, None, reply.encode()
+            if t is Block:  # blocking commands never block inside a script
+                reply = reply.multi_reply
+            if isinstance(reply, ErrorReply):
+                return None, reply.message.encode("utf-8", "surrogateescape")
+            return self.to_lua(reply, run.resp == 3)
         except Exception as exc:  # a bug must not leak a Python object into Lua
             log.exception("redis.call failed")
-            return False, f"ERR {type(exc).__name__} in redis.call".encode()
+            return None, f"ERR {type(exc).__name__} in redis.call".encode()
 
-    def _do_call(self, args: tuple[Any, ...]) -> tuple[bool, Any]:
-        run = self.run
-        if run is None:
-            return False, _E_UNKNOWN
-        if not args:
-            return False, _E_NO_ARGS
-        argv = lua_args(args)
-        if argv is None:
-            return False, _E_ARG_TYPE
-        server = self.server
-        cmd = server.registry.commands.get(argv[0].lower())
+    def _lookup(self, argv: list[bytes]) -> tuple[Command, int, int] | bytes:
+        """The command for argv as (command, arity, refusal mode), or the error
+        message. Commands without subcommands are remembered by raw name."""
+        cmd = self.server.registry.commands.get(argv[0].lower())
         if cmd is None:
-            return False, _E_UNKNOWN
-        if cmd.subcommands and len(argv) >= 2:
-            sub = cmd.subcommands.get(argv[1].lower())
+            return _E_UNKNOWN
+        subcommands = cmd.subcommands
+        if subcommands and len(argv) >= 2:
+            sub = subcommands.get(argv[1].lower())
             if sub is None:
-                return False, _E_UNKNOWN
+                return _E_UNKNOWN
             cmd = sub
-        arity = cmd.arity
-        argc = len(argv)
-        if (arity > 0 and argc != arity) or argc < -arity or cmd.handler is None:
-            return False, _E_ARITY
+        if cmd.handler is None:
+            return _E_ARITY
         flags = cmd.flags
         if "noscript" in flags:
-            return False, _E_NOSCRIPT
-        is_write = "write" in flags
-        if run.read_only and (is_write or "may_replicate" in flags):
-            return False, _E_READONLY
-        if is_write:
-            failure = server.log.failure
-            if failure is not None:
-                return False, misconf_error(failure).encode()
-            run.wrote = True
-        from cairn.commands.dispatch import call
-
-        reply = call(server, self.client, cmd, argv)
-        if type(reply) is Block:  # blocking commands never block inside a script
-            reply = reply.multi_reply
-        if isinstance(reply, ErrorReply):
-            return False, reply.message.encode("utf-8", "surrogateescape")
-        return True, self.to_lua(reply, run.resp == 3)
+            mode = _NOSCRIPT
+        elif "write" in flags:
+            mode = _WRITE
+        elif "may_replicate" in flags:
+            mode = _MAY_REPLICATE
+        else:
+            mode = 0
+        entry = (cmd, cmd.arity, mode)
+        if not subcommands and len(self._commands) < 1024:
+            self._commands[argv[0]] = entry
+        return entry
 
     def _hook(self) -> bool:
         run = self.run

@@ -278,6 +278,15 @@ class Libraries:
     def stats(self) -> tuple[int, int]:
         return len(self.libraries), len(self.functions)
 
+    def memory_used(self) -> int:
+        """INFO used_memory_functions: an estimate (code, names, entries)."""
+        total = 0
+        for library in self.libraries.values():
+            total += len(library.code) + len(library.name) + 64
+            for name in library.functions:
+                total += len(name) + 64
+        return total
+
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):

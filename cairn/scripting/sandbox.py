@@ -101,8 +101,11 @@ local function environment(backing)
 end
 
 -- pcall: an error table with an err field comes back as its message (Redis 7).
+local revive_if_needed  -- (set once redis.call exists, below)
+
 local function pcall_finish(ok, ...)
   if not ok then
+    revive_if_needed()
     local e = ...
     if type(e) == 'table' then
       local msg = rawget(e, 'err')
@@ -130,6 +133,27 @@ local function rand48()
   return floor((xh * TWO24 + xl) / 131072)  -- the top 31 bits
 end
 
+-- The line of the EVAL script running now when all its code is on one line
+-- (see err_handler), else nil.
+local running_line = nil
+
+-- error(msg, level) for our functions standing in for Redis' C ones. After a
+-- Lua tail call into them the caller's frame (and so the "user_script:N:"
+-- prefix) is gone: it is restored when the script is a one-liner.
+local function raise_at(msg, level)
+  local info = getinfo(level + 1, 'S')
+  if info and info.what == 'tail' and running_line then
+    error('user_script:' .. running_line .. ': ' .. msg, 0)
+  end
+  error(msg, level + 1)
+end
+
+-- luaL_checknumber's words: "number expected, got <type>" ("no value" when absent).
+local function number_error(i, fname, n, v)
+  local got = i > n and 'no value' or type(v)
+  raise_at("bad argument #" .. i .. " to '" .. fname .. "' (number expected, got " .. got .. ")", 3)
+end
+
 local function sb_random(...)
   local r = (rand48() % 2147483647) / 2147483647
   local n = select('#', ...)
@@ -137,25 +161,25 @@ local function sb_random(...)
     return r
   elseif n == 1 then
     local u = tonumber((...))
-    if u == nil then error("bad argument #1 to 'random' (number expected)", 2) end
+    if u == nil then number_error(1, 'random', n, (...)) end
     u = floor(u)
-    if u < 1 then error("bad argument #1 to 'random' (interval is empty)", 2) end
+    if u < 1 then raise_at("bad argument #1 to 'random' (interval is empty)", 2) end
     return floor(r * u) + 1
   elseif n == 2 then
-    local l, u = ...
-    l, u = tonumber(l), tonumber(u)
-    if l == nil then error("bad argument #1 to 'random' (number expected)", 2) end
-    if u == nil then error("bad argument #2 to 'random' (number expected)", 2) end
+    local a, b = ...
+    local l, u = tonumber(a), tonumber(b)
+    if l == nil then number_error(1, 'random', n, a) end
+    if u == nil then number_error(2, 'random', n, b) end
     l, u = floor(l), floor(u)
-    if l > u then error("bad argument #2 to 'random' (interval is empty)", 2) end
+    if l > u then raise_at("bad argument #2 to 'random' (interval is empty)", 2) end
     return floor(r * (u - l + 1)) + l
   end
-  error('wrong number of arguments', 2)
+  raise_at('wrong number of arguments', 2)
 end
 
-local function sb_randomseed(seed)
-  seed = tonumber(seed)
-  if seed == nil then error("bad argument #1 to 'randomseed' (number expected)", 2) end
+local function sb_randomseed(...)
+  local seed = tonumber((...))
+  if seed == nil then number_error(1, 'randomseed', select('#', ...), (...)) end
   seed = floor(seed) % 4294967296
   if seed >= 2147483648 then seed = seed - 4294967296 end
   -- srand48: the state is (seed << 16) | 0x330E, on 48 bits
@@ -184,10 +208,27 @@ local string_mt = getmetatable('')
 string_mt.__index = ro_string
 string_mt.__metatable = readonly(copy(string_mt))
 
+-- busy script hook ------------------------------------------------------------------
+-- (Lua 5.1 keeps a hook function per thread: coroutines, redis.call's among
+-- them, run without it.)
+local handling = false  -- the script ended in error: the kill hook must not fire again
+local HOOK_EVERY = 100000
+local function hook()
+  if handling then return end
+  if pyhook() then
+    sethook(hook, '', 1)
+    error({err = 'ERR Script killed by user with SCRIPT KILL...'})
+  end
+end
+sethook(hook, '', HOOK_EVERY)
+
 -- the redis table ----------------------------------------------------------------
 local ERR_ARGS = 'ERR wrong number or type of arguments'
 
--- Numbers become strings as Redis prints them (%.17g) before Python sees them.
+-- Numbers become strings as Redis prints them (%.17g). Python converts the
+-- numbers it receives itself, except an integral 0 (which may have been -0)
+-- and NaN (whose sign C prints): pycall then answers (nil, true) without
+-- running anything and the call is repeated with its numbers written out here.
 local format = string.format
 local function numbers_as_strings(n, ...)
   local args = {...}
@@ -197,20 +238,16 @@ local function numbers_as_strings(n, ...)
   return unpack(args, 1, n)
 end
 
-local function call(...)
-  local n = select('#', ...)
-  local ok, v
-  if n > 0 then ok, v = pycall(true, numbers_as_strings(n, ...)) else ok, v = pycall(true) end
-  if ok then return v end
-  error({err = v})
-end
-
+-- pycall's answers: one value (the reply, converted), (nil, message) for an
+-- error reply, (nil, nil, text) for a status reply, (nil, true): see above.
 local function rpcall(...)
-  local n = select('#', ...)
-  local ok, v
-  if n > 0 then ok, v = pycall(false, numbers_as_strings(n, ...)) else ok, v = pycall(false) end
-  if ok then return v end
-  return {err = v}
+  local v, e, s = pycall(...)
+  if e == nil then
+    if s == nil then return v end
+    return {ok = s}
+  end
+  if e == true then return rpcall(numbers_as_strings(select('#', ...), ...)) end
+  return {err = e}
 end
 
 local function error_reply(...)
@@ -314,11 +351,60 @@ local function c_function(tbl, key, fn)
   rawset(tbl, key, make())
 end
 
+-- redis.call, the hot path: a coroutine.wrap as above, without a pcall nor
+-- any table or closure per call. A failing call replaces the table entry with
+-- a fresh coroutine before raising (which ends the running one). One that died
+-- any other way (out of memory, SCRIPT KILL from the hook while it ran) is
+-- replaced by the next pcall that catches an error, and when the next script
+-- starts (revive_calls).
+local call_threads = {}  -- redis table -> the thread of its redis.call, once called
+local co_running, co_status = coroutine.running, coroutine.status
+local install_call
+
+local function revive_calls()
+  for tbl, thread in next, call_threads do
+    if co_status(thread) == 'dead' then install_call(tbl) end
+  end
+end
+
+install_call = function(tbl)
+  local step
+  -- pycall's (nil, true): the same call with its numbers written out here.
+  local function again(...)
+    local v, e, s = pycall(numbers_as_strings(select('#', ...), ...))
+    if e == nil then
+      if s == nil then return v end
+      return {ok = s}
+    end
+    install_call(tbl)
+    error({err = e}, 0)
+  end
+  -- One Lua function per call: the reply is yielded, the next call's
+  -- arguments come back from the yield.
+  step = function(...)
+    local v, e, s = pycall(...)
+    if e == nil then
+      if s == nil then return step(co_yield(v)) end
+      return step(co_yield({ok = s}))
+    end
+    if e == true then return step(co_yield(again(...))) end
+    install_call(tbl)
+    error({err = e}, 0)
+  end
+  call_threads[tbl] = nil
+  rawset(tbl, 'call', co_wrap(function(...)
+    call_threads[tbl] = co_running()
+    return step(...)
+  end))
+end
+
+revive_if_needed = revive_calls
+
 local function runtime_redis(for_eval)
   local r = constants({
     pcall = rpcall, error_reply = error_reply, status_reply = status_reply,
   })
-  c_function(r, 'call', call)
+  install_call(r)
   c_function(r, 'sha1hex', sha1hex)
   c_function(r, 'log', log)
   c_function(r, 'setresp', setresp)
@@ -334,13 +420,29 @@ local function runtime_redis(for_eval)
 end
 
 -- the error handler: where the error happened, in the user's code ----------------
-local handling = false  -- the script ended in error: the kill hook must not fire again
+
+-- The line of a running EVAL script whose code is all on one line, else nil.
+-- A Lua tail call (`return f(...)`) into one of our Lua functions drops the
+-- caller's frame ("(tail call)" in the traceback), where Redis' C functions
+-- keep it: the error is then reported on that line when it is the only one.
+local single_line_of = setmetatable({}, {__mode = 'k'})
+
+local function single_line(body)
+  local blank = body:match('^\n*')
+  local rest = body:sub(#blank + 1)
+  if rest:find('\r', 1, true) or not rest:find('^[^\n]*\n*$') then return nil end
+  return #blank + 1
+end
 
 local function err_handler(e)
   handling = true
   local level = 2
   local info = getinfo(level, 'Sl')
-  while info and (info.what == 'C' or info.source == '=cairn') do
+  while info and (info.what == 'C' or info.what == 'tail' or info.source == '=cairn') do
+    if info.what == 'tail' and running_line then
+      info = {source = '@user_script', currentline = running_line}
+      break
+    end
     level = level + 1
     info = getinfo(level, 'Sl')
   end
@@ -374,8 +476,12 @@ local function sb_loadstring(code, name)
   return f, err
 end
 
-local function sb_load(reader, name)
-  if type(reader) ~= 'function' then error("bad argument #1 to 'load' (function expected)", 2) end
+local function sb_load(...)
+  local reader, name = ...
+  if type(reader) ~= 'function' then
+    local got = reader == nil and select('#', ...) == 0 and 'no value' or type(reader)
+    raise_at("bad argument #1 to 'load' (function expected, got " .. got .. ")", 2)
+  end
   local parts = {}
   while true do
     local piece = reader()
@@ -430,16 +536,6 @@ local load_redis = readonly(load_redis_table)
 local load_backing = {redis = load_redis}
 setmetatable(load_backing, {__index = missing_global, __newindex = ro_newindex})
 
--- busy script hook ------------------------------------------------------------------
-local HOOK_EVERY = 100000
-local function hook()
-  if handling then return end
-  if pyhook() then
-    sethook(hook, '', 1)
-    error({err = 'ERR Script killed by user with SCRIPT KILL...'})
-  end
-end
-sethook(hook, '', HOOK_EVERY)
 
 -- entry points for Python ---------------------------------------------------------------
 local api = {}
@@ -448,30 +544,48 @@ function api.compile_eval(body)
   local f, err = compile(body, '@user_script')
   if not f then return nil, err end
   setfenv(f, eval_env)
+  single_line_of[f] = single_line(body)
   return f
 end
 
+-- KEYS and ARGV: the arguments after numkeys (strings, never nil). The keys
+-- table may keep nils past nkeys in its array part: its length is still nkeys.
+local function split_args(nkeys, ...)
+  if nkeys == 0 then return {}, {...} end
+  local n = select('#', ...)
+  if nkeys == n then return {...}, {} end
+  local keys = {...}
+  for i = n, nkeys + 1, -1 do keys[i] = nil end
+  return keys, {select(nkeys + 1, ...)}
+end
+
 function api.run_eval(f, nkeys, ...)
-  local args = {...}
-  local keys, argv = {}, {}
-  for i = 1, nkeys do keys[i] = args[i] end
-  for i = nkeys + 1, #args do argv[i - nkeys] = args[i] end
+  revive_calls()
+  local keys, argv = split_args(nkeys, ...)
   rawset(eval_backing, 'KEYS', keys)
   rawset(eval_backing, 'ARGV', argv)
   handling = false
+  running_line = single_line_of[f]
   return xpcall(f, err_handler)
 end
 
+-- xpcall passes no arguments in Lua 5.1: the function and its arguments wait here.
+local fn_f, fn_keys, fn_argv = nil, nil, nil
+local function call_fn()
+  return fn_f(fn_keys, fn_argv)
+end
+
 function api.run_function(f, nkeys, ...)
-  local args = {...}
-  local keys, argv = {}, {}
-  for i = 1, nkeys do keys[i] = args[i] end
-  for i = nkeys + 1, #args do argv[i - nkeys] = args[i] end
+  revive_calls()
+  fn_f = f
+  fn_keys, fn_argv = split_args(nkeys, ...)
   current_env = func_env
   handling = false
-  local out = {xpcall(function() return f(keys, argv) end, err_handler)}
+  running_line = nil
+  local ok, v = xpcall(call_fn, err_handler)
   current_env = eval_env
-  return out[1], out[2]
+  fn_f, fn_keys, fn_argv = nil, nil, nil
+  return ok, v
 end
 
 -- Compile and run a library's code; pyreg receives each register_function call.
@@ -485,6 +599,7 @@ function api.load_library(code, pyreg)
   setfenv(f, env)
   pyregister = pyreg
   current_env = env
+  running_line = nil
   local ok, e = xpcall(f, err_handler)
   current_env = eval_env
   pyregister = nil

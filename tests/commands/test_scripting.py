@@ -260,10 +260,187 @@ def test_busy_and_script_kill_on_redis_shape(pair2: Pair) -> None:
 
 
 def test_busy_and_script_kill_on_cairn(pair2: Pair) -> None:
-    # A bounded loop (about 2 s on either server), so that without the wiring
-    # the shared Cairn server is only stalled, not stuck forever.
-    call = ("EVAL", "local i=0 while i < 60000000 do i=i+1 end return i", "0")
+    # A bounded loop (a few seconds: it must outlast the 0.6 s before SCRIPT KILL
+    # on a fast, idle machine), so that without the wiring the shared Cairn
+    # server is only stalled, not stuck forever.
+    call = ("EVAL", "local i=0 while i < 400000000 do i=i+1 end return i", "0")
     replies, killed = _busy_servers(pair2.cairn.port, "", call)
     assert replies[0].startswith(b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL")
     assert replies[2] == b"+OK\r\n"
     assert killed.startswith(b"-ERR Script killed by user with SCRIPT KILL... script: ")
+
+
+# Tail calls (`return f(...)`) into functions that Redis implements in C and
+# Cairn in Lua: the error keeps the caller's position (one-line scripts).
+TAIL_CALL_ERRORS = [
+    "return setmetatable(_G, nil)", "return rawset(_G,'x',1)", "return math.random(1,2,3)",
+    "return math.randomseed()", "return load(5)", "return math.random(1, {})", "return math.random(0)",
+    "return math.random(3, 1)", "math.random('x')", "math.randomseed()", "load()",
+    "local function f() return setmetatable(_G, nil) end return f()",
+    "\nreturn setmetatable(_G, nil)", "#!lua\nreturn math.random(1,2,3)",
+    "return pcall(math.random, 'x')", "return pcall(math.random, 1, 2, 3)",
+    "return pcall(function() return math.random(1,2,3) end)",
+    "local ok, e = pcall(function() math.random(1,2,3) end) return e",
+    "return redis.call('nosuch')", "local function f() return redis.call('nosuch') end return f()",
+    "return redis.call('get', 'a', 'b')", "\n\nreturn redis.call('incr', KEYS[1])",
+]
+
+
+@pytest.mark.parametrize("script", TAIL_CALL_ERRORS)
+def test_tail_call_error_positions(pair: Pair, script: str) -> None:
+    pair.check("SET", "s", "str")
+    pair.check("EVAL", script, "1", "s")
+
+
+def test_redis_call_after_errors(pair: Pair) -> None:
+    # A failed redis.call ends its coroutine: the next call (also through a
+    # pcall, and in the next script) must find a fresh one.
+    pair.check("EVAL", "local ok, e = pcall(redis.call, 'nosuch') "
+               "return {tostring(ok), redis.call('set', 'a', '1'), redis.call('get', 'a')}", "0")
+    pair.check("EVAL", "local r = {} for i = 1, 3 do local ok, e = pcall(redis.call, 'incr', 'a', 'x') "
+               "r[#r + 1] = e r[#r + 1] = redis.call('incr', 'a') end return r", "0")
+    pair.check("EVAL", "return redis.call('get', 'a')", "0")
+    pair.check("EVAL", "redis.call('nosuch')", "0")
+    pair.check("EVAL", "return redis.call('incr', 'a')", "0")
+    pair.check("EVAL", "return redis.pcall('incr', 'a', 'b')", "0")
+    pair.check("EVAL", "return {redis.pcall('nosuch'), redis.pcall('set', 'a', 'b'), redis.call('get', 'a')}", "0")
+    # From inside the script's own coroutines.
+    pair.check("EVAL", "return coroutine.wrap(function() return redis.call('ping') end)()", "0")
+    pair.check("EVAL", "coroutine.wrap(function() redis.call('nosuch') end)()", "0")
+    pair.check("EVAL", "return {coroutine.resume(coroutine.create(function() return redis.call('nosuch') end))}", "0")
+    pair.check("EVAL", "local co = coroutine.create(function() redis.call('nosuch') end) "
+               "local ok, e = coroutine.resume(co) return {tostring(ok), type(e), redis.call('ping')}", "0")
+    pair.check("EVAL", "local c = redis.call return c('ping')", "0")
+    pair.check("EVAL", "local ok, e = pcall(redis.call) return e", "0")
+
+
+def test_redis_call_arguments_and_replies(pair: Pair) -> None:
+    pair.check("RPUSH", "l", "a", "b", "c")
+    # Numbers, 0 and -0 among them, are written as Redis writes them (%.17g).
+    pair.check("EVAL", "return redis.call('lrange', 'l', 0, -1)", "0")
+    pair.check("EVAL", "return redis.call('lrange', 'l', -0.0, 1)", "0")
+    pair.check("EVAL", "redis.call('set', 'n', 0) return redis.call('get', 'n')", "0")
+    pair.check("EVAL", "redis.call('set', 'n', -0) return redis.call('get', 'n')", "0")
+    pair.check("EVAL", "redis.call('set', 'n', 0/0) return redis.call('get', 'n')", "0")
+    pair.check("EVAL", "redis.call('set', 'n', 2^63) return redis.call('get', 'n')", "0")
+    pair.check("EVAL", "redis.call('set', 'n', 123456789012345678) return redis.call('get', 'n')", "0")
+    pair.check("EVAL", "return redis.call('set', 'n', 1, 'nx')", "0")
+    pair.check("EVAL", "return redis.call('set', 'n', 1, 'get')", "0")
+    pair.check("EVAL", "return redis.call('ping')", "0")
+    pair.check("EVAL", "return type(redis.call('ping'))", "0")
+    pair.check("EVAL", "local r = redis.call('set', 'x', 'y') r.ok = 'changed' return redis.call('set', 'x', 'y')", "0")
+    pair.check("EVAL", "return redis.call('SeT', KEYS[1], ARGV[1])", "1", "k", "v")
+    pair.check("EVAL", "return redis.call('GET', KEYS[1])", "1", "k")
+    pair.check("EVAL", "return {redis.call('mget', 'k', 'nokey', 'l')}", "0")
+    pair.check("EVAL", "return redis.call('exists', 'k', 'l', 'nokey')", "0")
+    pair.check("EVAL", "return redis.call('config', 'get', 'maxmemory-policy')", "0")
+    pair.check("EVAL", "return redis.call('object', 'encoding', 'k')", "0")
+    pair.check("EVAL", "return redis.pcall('object', 'nosuch')", "0")
+    pair.check("EVAL", "return redis.call('get', 'k', 'x')", "0")
+    pair.check("EVAL", "return redis.call('lpush', 'k', 'x')", "0")
+    pair.check("EVAL", "return redis.pcall('lpush', 'k', 'x')", "0")
+    pair.check("EVAL", "return #KEYS + #ARGV * 10", "2", "a", "b", "c")
+    pair.check("EVAL", "return {KEYS, ARGV}", "2", "a", "b", "c", "d")
+    pair.check("EVAL", "return {#KEYS, #ARGV, KEYS[3], ARGV[1]}", "2", "a", "b")
+    pair.check("EVAL", "table.insert(KEYS, 'z') return KEYS", "1", "a", "b")
+    pair.check("EVAL_RO", "return redis.call('get', 'k')", "0")
+    pair.check("EVAL_RO", "return redis.pcall('set', 'k', 'v')", "0")
+    pair.check("EVAL_RO", "return redis.pcall('publish', 'c', 'm')", "0")
+
+
+def _memory_fields(client: RawClient) -> list[tuple[str, str]]:
+    raw = client.raw("INFO", "memory")
+    body = raw.split(b"\r\n", 1)[1].decode()
+    return [tuple(line.split(":", 1)) for line in body.splitlines() if ":" in line]  # type: ignore[misc]
+
+
+def test_info_memory_scripting_fields(pair2: Pair) -> None:
+    for client in (pair2.real, pair2.cairn):
+        client.raw("FUNCTION", "FLUSH")
+        for body in ("return 1", "return 2", "return redis.call('ping')"):
+            client.raw("SCRIPT", "LOAD", body)
+        client.raw("FUNCTION", "LOAD", "#!lua name=infolib\nredis.register_function('f1', function() return 1 end)\n"
+                   "redis.register_function('f2', function() return 2 end)")
+    views = []
+    for client in (pair2.real, pair2.cairn):
+        fields = _memory_fields(client)
+        names = [name for name, _ in fields]
+        start, end = names.index("used_memory_lua"), names.index("used_memory_scripts_human")
+        # Where Redis 7 puts them: after total_system_memory_human, before maxmemory.
+        assert names[start - 1] == "total_system_memory_human"
+        assert names[end + 1] == "maxmemory"
+        values = dict(fields)
+        assert int(values["used_memory_scripts_eval"]) > 0 and int(values["used_memory_functions"]) > 0
+        assert int(values["used_memory_vm_total"]) > 0
+        assert int(values["used_memory_scripts"]) == (
+            int(values["used_memory_scripts_eval"]) + int(values["used_memory_functions"])
+        )
+        counts = [values[n] for n in ("number_of_cached_scripts", "number_of_functions", "number_of_libraries")]
+        views.append((names[start:end + 1], counts))
+        client.raw("FUNCTION", "FLUSH")
+    assert views[0] == views[1]
+    assert views[1][1] == ["3", "2", "1"]
+
+
+def test_script_kill_inside_redis_call_loop(pair2: Pair) -> None:
+    # Killed while calling redis.call in a loop (the kill may land inside the
+    # call's coroutine): the next scripts still call commands normally.
+    call = ("EVAL", "local i = 0 while i < 100000000 do redis.call('ping') i = i + 1 end return i", "0")
+    replies, killed = _busy_servers(pair2.cairn.port, "", call)
+    assert replies[0].startswith(b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL")
+    assert replies[2] == b"+OK\r\n"
+    assert killed.startswith(b"-ERR Script killed by user with SCRIPT KILL... script: ")
+    for _ in range(3):
+        assert pair2.cairn.raw("EVAL", "return redis.call('ping')", "0") == b"+PONG\r\n"
+        assert pair2.cairn.raw("EVAL", "return redis.pcall('nosuch')", "0").startswith(b"-ERR Unknown Redis command")
+
+
+def test_redis_call_survives_a_kill_inside_it() -> None:
+    # In process: busy_poll kills the script from the hook, which fires in the
+    # main thread or inside redis.call's coroutine (then dead): the next
+    # scripts must still have a working redis.call / redis.pcall.
+    from cairn.protocol import Status
+    from cairn.scripting.engine import get_engine
+
+    cap = EffectsCapture()
+    cap.run("CONFIG", "SET", "busy-reply-threshold", "1")
+    engine = get_engine(cap.server)
+    polls: list[int] = []
+
+    def poll() -> None:
+        polls.append(1)
+        if engine.run is not None:
+            engine.run.killed = True
+
+    cap.server.busy_poll = poll  # type: ignore[attr-defined]
+    for _ in range(8):
+        reply = cap.run("EVAL", "while true do redis.call('ping') end", "0")
+        assert str(reply).startswith("ERR Script killed by user with SCRIPT KILL...")
+        assert cap.run("EVAL", "return redis.call('ping')", "0") == Status("PONG")
+        assert cap.run("EVAL", "return redis.pcall('ping')", "0") == Status("PONG")
+        assert cap.run("EVAL", "return {pcall(redis.call, 'nosuch')}", "0")[0] is None
+        assert cap.run("EVAL", "return redis.call('echo', 'x')", "0") == b"x"
+    assert polls
+
+
+def test_scripts_near_the_lua_memory_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In process, with an 8 MB ceiling: a script that runs out of memory (or
+    # leaves its garbage near the ceiling) must not take the next scripts, nor
+    # the process, down (Lua 5.1 has no emergency collection).
+    import cairn.scripting.engine as engine_module
+    from cairn.protocol import Status
+
+    monkeypatch.setattr(engine_module, "LUA_MAX_MEMORY", 8 << 20)
+    cap = EffectsCapture()
+    fill_and_fail = "local t = {} while true do t[#t+1] = {} end"
+    fill_and_return = ("local t = {} while true do local ok = pcall(function() t[#t+1] = {} end) "
+                       "if not ok then break end end return #t > 0")
+    for script in (fill_and_fail, fill_and_return, fill_and_fail):
+        reply = cap.run("EVAL", script, "0")
+        # (where the allocation fails decides whether the error handler could run)
+        assert reply == 1 or getattr(reply, "message", None) in (
+            "ERR not enough memory", "ERR Error running script: not enough memory"
+        )
+        assert cap.run("EVAL", "return redis.call('ping')", "0") == Status("PONG")
+        assert cap.run("EVAL", "return redis.pcall('echo', 'x')", "0") == b"x"
+        assert engine_module.get_engine(cap.server).memory_used() < 4 << 20
