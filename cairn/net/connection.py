@@ -46,6 +46,10 @@ class Connection(asyncio.Protocol):
         self.retry_handle: asyncio.TimerHandle | None = None
         self.blocked = False  # a blocking command is parked: later requests wait
         self.batch: list[bytes] | None = None  # replies of the read being run
+        # Pushes (pub/sub messages...) produced by other clients' commands, written
+        # together once per loop pass (Node.flush_pushes) instead of one send each.
+        self.pushes: list[bytes] | None = None
+        self.pushes_bytes = 0
         self.out_bytes = 0
 
     # -- asyncio callbacks ---------------------------------------------------
@@ -133,6 +137,8 @@ class Connection(asyncio.Protocol):
         client = self.client
         assert client is not None
         server = self.server
+        if self.pushes is not None:
+            self.flush_pushes()  # older than anything this read produces
         out: list[bytes] = []
         # Pushes to this client while its commands run (its own SUBSCRIBE
         # confirmations, a RESP3 client's own PUBLISH) join ``out`` in order.
@@ -220,6 +226,8 @@ class Connection(asyncio.Protocol):
         if client is None or client.closing or not self.blocked:
             return
         self.blocked = False
+        if self.pushes is not None:
+            self.flush_pushes()
         if client.reply_mode == "on" and not client.skip_next_reply:
             data = encode(reply, client.resp == 3)
             held = self.held
@@ -279,11 +287,32 @@ class Connection(asyncio.Protocol):
         if self.batch is not None:
             self.batch.append(data)
             return
-        self._write_or_hold(data)
+        if self.node.loop is None:  # not serving on a loop (in-process use)
+            self._write_or_hold(data)
+            return
+        pushes = self.pushes
+        if pushes is None:
+            self.pushes = [data]
+            self.pushes_bytes = len(data)
+            self.node.push_pending(self)
+        else:
+            pushes.append(data)
+            self.pushes_bytes += len(data)
+
+    def flush_pushes(self) -> None:
+        pushes = self.pushes
+        if pushes is None:
+            return
+        self.pushes = None
+        self.pushes_bytes = 0
+        if self.client is None or self.client.closing:
+            return
+        self._write_or_hold(b"".join(pushes) if len(pushes) > 1 else pushes[0])
 
     def _output_bytes(self) -> int:
         transport = self.transport
-        return transport.get_write_buffer_size() if transport is not None else 0
+        pending = self.pushes_bytes
+        return pending + (transport.get_write_buffer_size() if transport is not None else 0)
 
     def _close_when_flushed(self) -> None:
         if self.held:
@@ -298,6 +327,8 @@ class Connection(asyncio.Protocol):
         Redis freeing the client, whatever it had not read yet is dropped."""
         if self.client is not None:
             self.client.closing = True
+        self.pushes = None
+        self.pushes_bytes = 0
         if self.transport is not None:
             self.transport.abort()
 

@@ -27,6 +27,8 @@ class Node:
         self.connections: set[Connection] = set()
         # Connections holding replies until the log commits their barrier.
         self.tracker_pending: set[Connection] = set()
+        # Connections with pushes waiting for the end of this loop pass.
+        self.pushes_pending: list[Connection] = []
         self.listeners: list[asyncio.AbstractServer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping: asyncio.Event | None = None
@@ -42,6 +44,18 @@ class Node:
         if loop is None:
             return
         loop.call_soon_threadsafe(self._release, committed)
+
+    def push_pending(self, conn: Connection) -> None:
+        """``conn`` has pushes to write: flush them all once this loop pass is done."""
+        if not self.pushes_pending and self.loop is not None:
+            self.loop.call_soon(self.flush_pushes)
+        self.pushes_pending.append(conn)
+
+    def flush_pushes(self) -> None:
+        pending = self.pushes_pending
+        self.pushes_pending = []
+        for conn in pending:
+            conn.flush_pushes()
 
     def _release(self, committed: int) -> None:
         self.server.keyspace.release_pending(committed)
