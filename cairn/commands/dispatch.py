@@ -141,7 +141,7 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
         if cmd.effects == VERBATIM:
             client.db.propagate(argv)
     if cmd.reads_keyspace:
-        keyspace.read_barrier = server.log.last_lsn
+        keyspace.read_barrier = _whole_keyspace_barrier(server, cmd)
     cmd.calls += 1
     cmd.usec += elapsed_us
     client.commands_processed += 1
@@ -165,6 +165,16 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
         server.blocking.park(client, cmd, argv, reply)
         return BLOCKED, 0
     return reply, keyspace.read_barrier
+
+
+def _whole_keyspace_barrier(server: Server, cmd: Command) -> int:
+    """What a whole-keyspace read waits for: every record appended so far. INFO is
+    the exception while the log is failed: an operator must be able to see why
+    (its key counts may then include writes not durable yet)."""
+    log = server.log
+    if log.failure is not None and cmd.name == "info":
+        return 0
+    return log.last_lsn
 
 
 LEASE_LAPSED = "TRYAGAIN this node's primary lease lapsed; it is stepping down"
@@ -253,7 +263,7 @@ def call(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> Any
     if cmd.reads_keyspace:
         # KEYS, SCAN, DBSIZE, RANDOMKEY, INFO... read the whole keyspace (also
         # inside EXEC): their reply waits for every record appended so far.
-        keyspace.read_barrier = server.log.last_lsn
+        keyspace.read_barrier = _whole_keyspace_barrier(server, cmd)
     cmd.calls += 1
     cmd.usec += elapsed_us
     client.commands_processed += 1

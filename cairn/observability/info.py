@@ -320,6 +320,7 @@ def _persistence(server: Server) -> Fields:
     fields += [
         ("cairn_recovered_records", server.recovered_records),
         ("cairn_recovery_seconds", f"{server.recovery_seconds:.3f}"),
+        ("cairn_log_failure", server.log.failure or ""),
     ]
     return fields
 

@@ -58,6 +58,8 @@ def test_quota_full_refuses_writes_clearly_then_recovers() -> None:
         assert "etcd is out of space" in error, error
         assert error.startswith("MISCONF") or "MISCONF" in repr(error)
         assert probe.get("k0") == value  # reads go on
+        # INFO answers at once (it does not wait for the refused records) and says why.
+        assert "etcd is out of space" in str(client(primary, timeout=5).info("persistence"))
         # Let the primary free space: snapshots on, it snapshots, trims, compacts,
         # defragments, disarms the alarm, and writes resume by themselves.
         probe.config_set("snapshot-log-size", "1mb")
