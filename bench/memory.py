@@ -141,6 +141,30 @@ def load(port: int, count: int, fields: int, value_size: int, batch: int = 2000)
     return elapsed
 
 
+def load_zset(port: int, count: int, value_size: int, batch: int = 1000) -> float:
+    """ZADD ``count`` members (scores 0..count-1) to one sorted set; returns the seconds."""
+    conn = Conn(port)
+    started = time.perf_counter()
+    commands = 0
+    parts = []
+    for start in range(0, count, batch):
+        args = [b"ZADD", b"zset:big"]
+        for i in range(start, min(count, start + batch)):
+            args += [b"%d" % i, (b"member:%d:" % i).ljust(value_size, b"m")[:max(value_size, 1)]]
+        parts.append(command(*args))
+        commands += 1
+        if len(parts) == 50:
+            conn.sock.sendall(b"".join(parts))
+            conn.skip_replies(len(parts))
+            parts = []
+    if parts:
+        conn.sock.sendall(b"".join(parts))
+        conn.skip_replies(len(parts))
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
 def start(argv: list[str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port, proc)
@@ -152,14 +176,19 @@ def measure(name: str, proc: subprocess.Popen[bytes], port: int, args: Any) -> d
     conn.call(b"PING")
     time.sleep(0.5)
     before = rss_bytes(proc.pid)
-    seconds = load(port, args.count, args.fields, args.value_size)
+    if args.zset:
+        seconds = load_zset(port, args.count, args.value_size)
+        expected = 1
+    else:
+        seconds = load(port, args.count, args.fields, args.value_size)
+        expected = args.count
     time.sleep(1.0)
     after = rss_bytes(proc.pid)
     dbsize = int(conn.call(b"DBSIZE")[1:])
     used = info_field(conn, "memory", "used_memory")
     conn.close()
-    if dbsize != args.count:
-        raise RuntimeError(f"{name}: DBSIZE {dbsize}, expected {args.count}")
+    if dbsize != expected:
+        raise RuntimeError(f"{name}: DBSIZE {dbsize}, expected {expected}")
     return {"name": name, "before": before, "after": after, "seconds": seconds,
             "used_memory": int(used) if used and used.isdigit() else None}
 
@@ -252,6 +281,8 @@ def main() -> None:
     parser.add_argument("--fields", type=int, default=5)
     parser.add_argument("--value-size", type=int, default=10)
     parser.add_argument("--cairn-only", action="store_true")
+    parser.add_argument("--zset", action="store_true",
+                        help="one sorted set of --count members instead of --count hashes")
     parser.add_argument("--speed", action="store_true", help="time hash commands in process")
     parser.add_argument("--tests", default=",".join(SPEED_TESTS), help="with --speed")
     parser.add_argument("--repeat", type=int, default=3, help="with --speed: best of N runs")
@@ -289,7 +320,10 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     mib = 1024 * 1024
-    print(f"{args.count} hashes, {args.fields} fields of {args.value_size}-byte values")
+    if args.zset:
+        print(f"one sorted set of {args.count} members of {args.value_size} bytes")
+    else:
+        print(f"{args.count} hashes, {args.fields} fields of {args.value_size}-byte values")
     print(f"{'server':8} {'empty MiB':>10} {'loaded MiB':>11} {'growth B/hash':>14} "
           f"{'load s':>7} {'used_memory MiB':>16}")
     for r in results:
