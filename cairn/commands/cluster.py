@@ -46,8 +46,16 @@ def _nodes(member: Any) -> tuple[Any, list[Any]]:
     me = member.describe()
     members[me.node_id] = me  # our own view is the freshest
     primary = None
-    if member.leader is not None:
-        primary = members.get(member.leader[0])
+    leader = member.leader
+    if leader is not None:
+        primary = members.get(leader[0])
+        if primary is None:
+            # The leader key names the primary even when its registry entry is
+            # missing (its member lease lapsed under load, or not published yet).
+            from cairn.replication.members import MemberInfo
+
+            primary = MemberInfo(leader[0], leader[1], leader[2], "primary", 0, member.epoch)
+            members[leader[0]] = primary
     replicas = [m for m in members.values() if primary is None or m.node_id != primary.node_id]
     replicas = [m for m in replicas if m.role != "primary"]
     replicas.sort(key=lambda m: m.node_id)
