@@ -17,7 +17,7 @@ from cairn.commands.context import Client
 from cairn.commands.errors import CommandError
 from cairn.commands.registry import CUSTOM, VERBATIM, command, ks
 from cairn.keyspace.notify import GENERIC, LIST, notify
-from cairn.protocol import NULL_ARRAY, OK
+from cairn.protocol import NULL_ARRAY, OK, BulkArray
 from cairn.types.list import List
 
 G = "list"
@@ -357,7 +357,9 @@ def lrange(c: Client, argv: list[bytes]) -> Any:
         return []
     if end >= n:
         end = n - 1
-    return obj.range(start, end)
+    items = obj.range(start, end)
+    # Long replies are encoded in one C call (every element is bytes).
+    return BulkArray(items) if len(items) > 8 else items
 
 
 @command("lindex", 3, "readonly", group=G, since="1.0.0", keys=ks("RO ACCESS"), acl=_L,

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hiredis import pack_command as _pack
+
 from cairn.doubles import format_score
 
 
@@ -68,6 +70,12 @@ class Verbatim(bytes):
 
 class BigNumber(bytes):
     """A RESP3 big number ('(12345'); a bulk string in RESP2."""
+
+
+class BulkArray(tuple):  # type: ignore[type-arg]
+    """An array whose every element is a byte string (LRANGE, SMEMBERS...): the same
+    bytes in RESP2 and RESP3, encoded in one C call (hiredis' pack_command writes
+    exactly ``*<n>`` followed by bulk strings). Only for elements of type bytes."""
 
 
 class Push(list):  # type: ignore[type-arg]
@@ -114,6 +122,8 @@ def encode(value: Any, resp3: bool = False) -> bytes:
         return b"$%d\r\n%s\r\n" % (len(value), value)
     if value is OK:
         return b"+OK\r\n"
+    if t is BulkArray:
+        return _pack(value)
     parts: list[bytes] = []
     _encode_into(value, resp3, parts)
     return b"".join(parts)
@@ -134,6 +144,8 @@ def _encode_into(value: Any, resp3: bool, out: list[bytes]) -> None:
         out.append(b"_\r\n" if resp3 else b"$-1\r\n")
     elif t is Status:
         out.append(b"+" + value.encode() + _CRLF)
+    elif t is BulkArray:
+        out.append(_pack(value))
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(value))
         append = out.append

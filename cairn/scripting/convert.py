@@ -21,7 +21,7 @@ from cairn.protocol import (
     Verbatim,
     format_double,
 )
-from cairn.protocol.replies import BigNumber, Double, DoubleText, Push
+from cairn.protocol.replies import BigNumber, BulkArray, Double, DoubleText, Push
 
 # lupa does not export its table class: take it from a throwaway runtime.
 _LuaTable = type(lua51.LuaRuntime().eval("{}"))
@@ -81,7 +81,7 @@ class ToLua:
             return None if resp3 else False
         if t is Status or (t is str):
             return self.table_from({b"ok": reply.encode()})
-        if t is list or t is tuple or t is Push:
+        if t is list or t is tuple or t is Push or t is BulkArray:
             conv = self.__call__
             return self.table_from([conv(item, resp3) for item in reply])
         if isinstance(reply, ErrorReply):

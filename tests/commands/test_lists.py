@@ -697,3 +697,17 @@ def test_replay_of_effects_rebuilds_the_keyspace(cap: _Capture) -> None:
             reply, _ = execute(fresh, client, argv)
             assert not isinstance(reply, ErrorReply), (argv, reply)
     assert _snapshot(fresh) == _snapshot(cap.server)
+
+
+def test_long_lrange_replies_everywhere(pair):  # type: ignore[no-untyped-def]
+    """Long LRANGE replies take the one-call encoder: plain, inside EXEC and from a script."""
+    pair.check("DEL", "big")
+    pair.check("RPUSH", "big", *[f"e{i}" for i in range(40)], "", "with\r\nnewline")
+    pair.check("LRANGE", "big", "0", "-1")
+    pair.check("LRANGE", "big", "3", "20")
+    pair.check("MULTI")
+    pair.check("LRANGE", "big", "0", "15")
+    pair.check("LLEN", "big")
+    pair.check("EXEC")
+    pair.check("EVAL", "return redis.call('LRANGE', KEYS[1], 0, 30)", "1", "big")
+    pair.check("DEL", "big")
