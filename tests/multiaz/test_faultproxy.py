@@ -73,7 +73,10 @@ class EchoServer:
                         self.pending[sock] += data
                     buf = self.pending[sock]
                     if buf:
-                        sent = sock.send(buf)
+                        try:
+                            sent = sock.send(buf)
+                        except BlockingIOError:  # its send buffer is full: later
+                            sent = 0
                         del buf[:sent]
                     events = selectors.EVENT_READ | (selectors.EVENT_WRITE if buf else 0)
                     self.sel.modify(sock, events)
