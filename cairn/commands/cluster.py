@@ -46,7 +46,7 @@ def _nodes(member: Any) -> tuple[Any, list[Any]]:
     me = member.describe()
     members[me.node_id] = me  # our own view is the freshest
     primary = None
-    leader = member.leader
+    leader = member.leader or member.last_leader
     if leader is not None:
         primary = members.get(leader[0])
         if primary is None:

@@ -191,8 +191,10 @@ def _check(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> A
         return ErrorReply(errors.NOAUTH)
     if client.in_multi and "no_multi" in flags:
         return ErrorReply("ERR Command not allowed inside a transaction")
+    # (EXEC carries the "loading" flag but runs what was queued: never exempt.)
+    exempt = "loading" in flags and cmd.name != "exec"
     deadline = server.lease_deadline
-    if deadline and time.monotonic() >= deadline and "loading" not in flags:
+    if deadline and not exempt and time.monotonic() >= deadline:
         # The primary lease may have lapsed (e.g. the process was stopped): another
         # node may lead by now, so not even a read is answered from this memory.
         return ErrorReply(LEASE_LAPSED)
@@ -207,7 +209,7 @@ def _check(server: Server, client: Client, cmd: Command, argv: list[bytes]) -> A
         if writes_only:
             if cmd.is_write or (cmd.name == "exec" and _may_write(client, cmd)):
                 return ErrorReply(error)
-        elif "loading" not in flags:
+        elif not exempt:
             return ErrorReply(error)
     failure = server.log.failure
     if failure is not None and _may_write(client, cmd):

@@ -67,6 +67,9 @@ class ShardMember:
         self.role = "replica"
         self.epoch = 0
         self.leader: tuple[str, str, str] | None = None  # (node id, zone, address)
+        # The last primary known, kept through an election: cluster clients are
+        # shown it (and fail over by retrying) rather than a shard with no slots.
+        self.last_leader: tuple[str, str, str] | None = None
         self.lease_id = 0
         self.lease_deadline = 0.0
         self.applied_lsn = 0
@@ -324,6 +327,7 @@ class ShardMember:
         self.applied_revision = max(self.applied_revision, revision)
         if leader_event is not None:
             if leader_event[0] == pb.EVENT_DELETE:
+                self.last_leader = self.leader or self.last_leader
                 self.leader = None
                 gone.set()
             else:

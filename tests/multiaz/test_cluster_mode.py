@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import MovedError
+from redis.exceptions import MovedError, RedisClusterException
 
 from cairn.cluster.slots import key_slot
 from cairn.commands.cluster import topology_id
@@ -132,7 +132,7 @@ def test_redis_py_cluster_client_follows_failover(shard: Shard) -> None:
         try:
             acked = rc.incr("cc")
             break
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, RedisClusterException, OSError):
             errors += 1
             assert time.monotonic() < deadline, "the cluster client never recovered"
             time.sleep(0.1)
