@@ -102,9 +102,7 @@ def execute(server: Server, client: Client, argv: list[bytes]) -> tuple[Any, int
         or server.paused_until
         or server.log.failure is not None
         or client.subscribed
-        or server.role_refusal is not None
-        or server.lease_deadline
-        or server.redirect is not None
+        or server.replication is not None  # multi-AZ: lease, role and redirect checks
         or server.script_running is not None
     ):
         reject = _check(server, client, cmd, argv)

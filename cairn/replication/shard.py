@@ -472,7 +472,7 @@ class ShardMember:
         self.last_snapshot_lsn = upto
         self.last_snapshot_error = ""
         retain(self.snapshot_store, max(1, int(self.server.config["snapshot-retention"])))
-        deleted = await self._etcd(self.log._trim(upto))
+        deleted = await self._etcd(self.log.trim_async(upto))
         if deleted:
             self.trims += 1
         await self._compact_and_defrag()
@@ -489,7 +489,7 @@ class ShardMember:
     async def _free_space(self, snapshot_lsn: int) -> None:
         try:
             if snapshot_lsn:
-                await self._etcd(self.log._trim(snapshot_lsn))  # (again, if it failed)
+                await self._etcd(self.log.trim_async(snapshot_lsn))  # (again, if it failed)
             await self._compact_and_defrag(defrag=True)
         except EtcdError as exc:
             log.warning("replication: freeing etcd space: %s", exc)

@@ -215,9 +215,9 @@ class EtcdLog:
         return iter([(lsn, effects) for lsn, _epoch, effects in records])
 
     def read(self, from_lsn: int) -> Iterator[tuple[int, list[Effect]]]:
+        """Stored records from ``from_lsn`` up to the first hole (all durable on etcd)."""
         records = self.call(self.read_batches(from_lsn)).records
-        return iter([(lsn, effects) for lsn, _epoch, effects in records if lsn <= self.committed
-                     or self.epoch == 0])
+        return iter([(lsn, effects) for lsn, _epoch, effects in records])
 
     # -- leading -------------------------------------------------------------
     def start_leading(self, epoch: int, last_lsn: int) -> None:
@@ -266,9 +266,10 @@ class EtcdLog:
 
     def trim(self, upto_lsn: int) -> int:
         """Delete batches whose every record is <= upto_lsn; returns how many."""
-        return self.call(self._trim(upto_lsn))
+        return self.call(self.trim_async(upto_lsn))
 
-    async def _trim(self, upto_lsn: int) -> int:
+    async def trim_async(self, upto_lsn: int) -> int:
+        """``trim`` as a coroutine for the etcd thread."""
         keys = await self.client.range(self.log_prefix, prefix_end(self.log_prefix), keys_only=True)
         starts = [int(kv.key[len(self.log_prefix):]) for kv in keys.kvs]
         # A batch ends where the next begins: keep the one that holds upto_lsn + 1.
